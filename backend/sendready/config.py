@@ -1,0 +1,173 @@
+"""One frozen Settings object from SENDREADY_* variables (and an optional .env), validated at start."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .dns.resolver import Nameserver, parse_nameservers
+
+PREFIX = "SENDREADY_"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """One or more settings are wrong; the message names each one and why."""
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo:g} and {hi:g}")
+        return value
+
+    return parse
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return value
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _networks(text: str) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in _list(text))
+
+
+def _nameservers(text: str) -> tuple[Nameserver, ...]:
+    return parse_nameservers(text)
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return text.rstrip("/")
+
+
+def _https_url(text: str) -> str:
+    if not text.startswith("https://"):
+        raise ValueError("must be an https URL")
+    return text.rstrip("/")
+
+
+def _str(text: str) -> str:
+    return text
+
+
+def _path(text: str) -> str:
+    if not Path(text).exists():
+        raise ValueError(f"{text} does not exist")
+    return text
+
+
+def setting(
+    default: Any, parse: Callable[[str], Any] = _str, doc: str = "", secret: bool = False
+) -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service and the CLI. Documented in docs/operations.md."""
+
+    dns_servers: tuple[Nameserver, ...] = setting(
+        (), _nameservers, "Nameservers to ask, `ip[:port],...`; empty: those of /etc/resolv.conf."
+    )
+    dns_timeout: float = setting(2.0, _float(0.05, 30), "Seconds to wait for one DNS answer.")
+    check_budget: float = setting(
+        6.0, _float(0.1, 120), "Seconds one check may take; what has not answered is `unknown`."
+    )
+    dns_cache_size: int = setting(20_000, _int(0, 10_000_000), "DNS answers kept in memory.")
+    smtp_timeout: float = setting(8.0, _float(0.1, 120), "Seconds for one SMTP conversation.")
+    smtp_source_address: str = setting("", _str, "Source IP for outgoing SMTP probes.")
+    smtp_max_connections: int = setting(
+        32, _int(1, 1024), "SMTP connections open at once in this process."
+    )
+    ca_file: str = setting("", _path, "CA bundle for TLS checks; empty: the system store.")
+    allow_private_targets: tuple[IPNetwork, ...] = setting(
+        (), _networks, "Tests only: CIDR ranges the target guard treats as public."
+    )
+    redis_url: str = setting("", _str, "Redis for the shared cache and rate limits.")
+    database_url: str = setting("", _str, "History database; empty: SQLite in the instance folder.")
+    client_id: str = setting("", _str, "Entra ID application (client) id of the API.")
+    client_secret: str = setting("", _str, "Client secret for MSAL.", secret=True)
+    client_cert: str = setting("", _str, "PEM file with the private key and certificate for MSAL.")
+    authority: str = setting(
+        "https://login.microsoftonline.com/organizations", _https_url, "Entra ID authority."
+    )
+    tenant_allowlist: tuple[str, ...] = setting((), _list, "Tenant ids allowed to call the API.")
+    public_base_url: str = setting("", _url, "The https origin the add-in is served from.")
+    log_level: str = setting("INFO", _str, "Python log level.")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read SENDREADY_* from ``environ`` (default: os.environ) over an optional .env file."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update(_read_env_file(Path(env_file)))
+        source = os.environ if environ is None else environ
+        values.update({k: v for k, v in source.items() if k.startswith(PREFIX)})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        known = {PREFIX + f.name.upper(): f for f in fields(cls)}
+        errors: list[str] = []
+        kwargs: dict[str, Any] = {}
+        for key, raw in values.items():
+            if not key.startswith(PREFIX):
+                continue
+            spec = known.get(key)
+            if spec is None:
+                errors.append(f"{key}: not a SendReady setting")
+                continue
+            try:
+                kwargs[spec.name] = spec.metadata["parse"](raw)
+            except ValueError as exc:
+                errors.append(f"{key}={'***' if spec.metadata['secret'] else raw!r}: {exc}")
+        if errors:
+            raise ConfigError("bad configuration:\n  " + "\n  ".join(errors))
+        return cls(**kwargs)
+
+    def nameservers(self) -> tuple[Nameserver, ...]:
+        if self.dns_servers:
+            return self.dns_servers
+        from .dns.resolver import system_nameservers
+
+        return system_nameservers()
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values

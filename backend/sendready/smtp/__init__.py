@@ -1,0 +1,1 @@
+"""SMTP readiness: guarded probes, reply-code explanations, and the target guard."""

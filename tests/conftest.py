@@ -1,0 +1,137 @@
+"""Shared test setup: the loopback guard, the address plan and the test PKI.
+
+Servers are started by session fixtures in ``tests/fixtures/`` (one module per server);
+every address comes from ``SENDREADY_TEST_NET`` (default ``127.0.10``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.knot",
+    "tests.fixtures.tiny_dns",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+NET = os.environ.get("SENDREADY_TEST_NET", "127.0.10")
+
+
+def addr(last: int) -> str:
+    """The address of one role of the address plan (TESTING.md §2)."""
+    return f"{NET}.{last}"
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "server") -> None:
+    """Poll ``check`` until it returns a true value, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # not ready yet
+            last = exc
+        time.sleep(0.01)
+    raise RuntimeError(f"{what} not ready after {timeout}s (last error: {last!r})")
+
+
+# -- loopback guard ----------------------------------------------------------------
+
+
+def _is_loopback(host: object) -> bool:
+    if host in ("localhost", "localhost.", None, ""):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guard_address(address: object) -> None:
+    if isinstance(address, tuple) and address and not _is_loopback(address[0]):
+        raise OSError(f"loopback guard: tests may not contact {address[0]!r}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_guard() -> Iterator[None]:
+    """Make any attempt to reach a non-loopback address from the test process fail."""
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_sendto = socket.socket.sendto
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise socket.gaierror(f"loopback guard: tests may not resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            _guard_address(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            _guard_address(address)
+        return real_connect_ex(self, address)
+
+    def sendto(self: socket.socket, data: Any, *args: Any) -> int:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and args:
+            _guard_address(args[-1])
+        return real_sendto(self, data, *args)  # type: ignore[call-overload, no-any-return]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket, "getaddrinfo", getaddrinfo)
+        mp.setattr(socket.socket, "connect", connect)
+        mp.setattr(socket.socket, "connect_ex", connect_ex)
+        mp.setattr(socket.socket, "sendto", sendto)
+        yield
+
+
+# -- test PKI ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A root CA, an intermediate, and a leaf for every test host (TESTING.md §6)."""
+
+    dir: Path
+    ca: str  # the root CA file clients trust
+    key: str  # the leaf's private key
+    chain: str  # leaf + intermediate, what servers present
+    authority: Any  # the trustme root, to issue more certificates in tests
+    intermediate: Any
+
+
+LEAF_NAMES = (
+    "m365-good-test.mail.protection.outlook.test",
+    "smtp.outlook.test",
+    "mta-sts.m365-good.test",
+    "mx.m365-good.test",
+    "localhost",
+)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    import trustme
+
+    d = tmp_path_factory.mktemp("pki")
+    root = trustme.CA()
+    inter = root.create_child_ca()
+    hosts = [*LEAF_NAMES, *(addr(n) for n in (25, 87, 44, 43, 80))]
+    leaf = inter.issue_cert(*hosts)
+    root.cert_pem.write_to_path(str(d / "ca.pem"))
+    leaf.private_key_pem.write_to_path(str(d / "server.key"))
+    (d / "chain.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    return Pki(d, str(d / "ca.pem"), str(d / "server.key"), str(d / "chain.pem"), root, inter)
