@@ -57,6 +57,16 @@ def _networks(text: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(item, strict=False) for item in _list(text))
 
 
+def _aliases(text: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in _list(text):
+        real, sep, test = item.partition("=")
+        if not sep or not real.strip() or not test.strip():
+            raise ValueError(f"{item!r}: expected real-suffix=test-suffix")
+        pairs[real.strip().lower()] = test.strip().lower()
+    return pairs
+
+
 def _nameservers(text: str) -> tuple[Nameserver, ...]:
     return parse_nameservers(text)
 
@@ -110,6 +120,9 @@ class Settings:
     allow_private_targets: tuple[IPNetwork, ...] = setting(
         (), _networks, "Tests only: CIDR ranges the target guard treats as public."
     )
+    provider_aliases: dict[str, str] = setting(
+        None, _aliases, "Tests only: `real=test,...` suffixes for sending-service names."
+    )
     redis_url: str = setting("", _str, "Redis for the shared cache and rate limits.")
     database_url: str = setting("", _str, "History database; empty: SQLite in the instance folder.")
     client_id: str = setting("", _str, "Entra ID application (client) id of the API.")
@@ -153,6 +166,10 @@ class Settings:
         if errors:
             raise ConfigError("bad configuration:\n  " + "\n  ".join(errors))
         return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        if self.provider_aliases is None:
+            object.__setattr__(self, "provider_aliases", {})
 
     def nameservers(self) -> tuple[Nameserver, ...]:
         if self.dns_servers:
