@@ -96,7 +96,10 @@ def _path(text: str) -> str:
 def setting(
     default: Any, parse: Callable[[str], Any] = _str, doc: str = "", secret: bool = False
 ) -> Any:
-    return field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret})
+    metadata = {"parse": parse, "doc": doc, "secret": secret}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class Settings:
         (), _networks, "Tests only: CIDR ranges the target guard treats as public."
     )
     provider_aliases: dict[str, str] = setting(
-        None, _aliases, "Tests only: `real=test,...` suffixes for sending-service names."
+        {}, _aliases, "Tests only: `real=test,...` suffixes for sending-service names."
     )
     redis_url: str = setting("", _str, "Redis for the shared cache and rate limits.")
     database_url: str = setting("", _str, "History database; empty: SQLite in the instance folder.")
@@ -166,10 +169,6 @@ class Settings:
         if errors:
             raise ConfigError("bad configuration:\n  " + "\n  ".join(errors))
         return cls(**kwargs)
-
-    def __post_init__(self) -> None:
-        if self.provider_aliases is None:
-            object.__setattr__(self, "provider_aliases", {})
 
     def nameservers(self) -> tuple[Nameserver, ...]:
         if self.dns_servers:

@@ -123,7 +123,9 @@ class TinyDns(BaseResolver):  # type: ignore[misc]
 
     def _exists(self, name: str) -> bool:
         suffix = "." + name
-        return any(_name(rr.rname) == name or _name(rr.rname).endswith(suffix) for rr in self.records)
+        return any(
+            _name(rr.rname) == name or _name(rr.rname).endswith(suffix) for rr in self.records
+        )
 
     def _soa(self, name: str) -> RR:
         soas = [rr for rr in self.records if rr.rtype == QTYPE.SOA]

@@ -83,7 +83,9 @@ def _a_label(label: str, whole: str) -> str:
     except idna.IDNAError as exc:
         raise BadName(f"{label!r} in {whole.strip()!r} is not a valid IDN label: {exc}") from None
     if len(encoded) > MAX_LABEL:
-        raise BadName(f"the label {label!r} is {len(encoded)} octets as an A-label; the limit is 63")
+        raise BadName(
+            f"the label {label!r} is {len(encoded)} octets as an A-label; the limit is 63"
+        )
     return encoded
 
 
@@ -98,7 +100,9 @@ def _is_ip(text: str) -> bool:
 def to_unicode(name: str) -> str:
     """The U-label form of a normalised name, for display; the input itself if it cannot be."""
     try:
-        return ".".join(idna.decode(label) if label.startswith("xn--") else label for label in name.split("."))
+        return ".".join(
+            idna.decode(label) if label.startswith("xn--") else label for label in name.split(".")
+        )
     except idna.IDNAError:
         return name
 
@@ -125,8 +129,11 @@ def parse_address(address: str) -> tuple[str, str]:
         inner = local[1:-1]
         if any(c in inner for c in "\r\n") or re.search(r'(?<!\\)"', inner):
             raise BadAddress(f"the quoted local part of {text!r} is malformed")
-    elif local.startswith(".") or local.endswith(".") or ".." in local or not all(
-        _ATOM.match(part) for part in local.split(".")
+    elif (
+        local.startswith(".")
+        or local.endswith(".")
+        or ".." in local
+        or not all(_ATOM.match(part) for part in local.split("."))
     ):
         raise BadAddress(f"the local part {local!r} is not valid (RFC 5322 dot-atom)")
     try:

@@ -93,7 +93,9 @@ def system_nameservers() -> tuple[Nameserver, ...]:
     import dns.resolver
 
     try:
-        return tuple(Nameserver(str(ns)) for ns in dns.resolver.Resolver(configure=True).nameservers)
+        return tuple(
+            Nameserver(str(ns)) for ns in dns.resolver.Resolver(configure=True).nameservers
+        )
     except dns.exception.DNSException:
         return (Nameserver("127.0.0.1"),)
 
@@ -263,7 +265,9 @@ class Resolver:
             result = await self._resolve(name, rdtype, deadline, want_dnssec, stats, seen=(name,))
         except Exception as exc:  # a bug or a library surprise: a value, and logged
             log.exception("DNS lookup %s %s failed unexpectedly", name, rdtype)
-            return Lookup(name, rdtype, Outcome.ERROR, reason=f"internal error: {type(exc).__name__}")
+            return Lookup(
+                name, rdtype, Outcome.ERROR, reason=f"internal error: {type(exc).__name__}"
+            )
         if result.ok or result.absent:
             self.cache.put(cache_key, result)
         return result
@@ -280,7 +284,9 @@ class Resolver:
         response, error = await self._ask(name, rdtype, deadline, want_dnssec, stats)
         if response is None:
             return error
-        return await self._interpret(response, name, rdtype, deadline, want_dnssec, stats, seen, error)
+        return await self._interpret(
+            response, name, rdtype, deadline, want_dnssec, stats, seen, error
+        )
 
     async def _interpret(
         self,
@@ -296,14 +302,16 @@ class Resolver:
         wanted = dns.rdatatype.from_text(rdtype)
         ede = tuple(int(opt.code) for opt in response.extended_errors())
         rcode = response.rcode()
-        common = dict(name=name, rdtype=rdtype, ede=ede, server=base.server, depth=1)
+        proto = Lookup(name, rdtype, Outcome.ERROR, ede=ede, server=base.server, depth=1)
         if rcode == dns.rcode.SERVFAIL:
-            return Lookup(outcome=Outcome.SERVFAIL, reason=_servfail_reason(ede), **common)  # type: ignore[arg-type]
+            return replace(proto, outcome=Outcome.SERVFAIL, reason=_servfail_reason(ede))
         if rcode == dns.rcode.REFUSED:
-            return Lookup(outcome=Outcome.REFUSED, reason="the server refused the query", **common)  # type: ignore[arg-type]
+            return replace(proto, outcome=Outcome.REFUSED, reason="the server refused the query")
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            return Lookup(  # type: ignore[arg-type]
-                outcome=Outcome.ERROR, reason=f"the server answered {dns.rcode.to_text(rcode)}", **common
+            return replace(
+                proto,
+                outcome=Outcome.ERROR,
+                reason=f"the server answered {dns.rcode.to_text(rcode)}",
             )
         # Walk the CNAME chain inside this response.
         current = dns.name.from_text(name)
@@ -320,45 +328,45 @@ class Resolver:
             alias = _find(response.answer, current, dns.rdatatype.CNAME)
             if alias is None:
                 break
-            target = _normal(alias[0].target.to_text())  # type: ignore[attr-defined]
+            target = _normal(alias[0].target.to_text())
             ttls.append(alias.ttl)
             if target in seen or target in chain:
-                return Lookup(  # type: ignore[arg-type]
+                return replace(
+                    proto,
                     outcome=Outcome.ERROR,
                     reason=f"CNAME loop: {' -> '.join((*seen, *chain, target))}",
                     cname_chain=tuple(chain) + (target,),
-                    **common,
                 )
             chain.append(target)
             if len(seen) - 1 + len(chain) > MAX_CNAME_CHAIN:
-                return Lookup(  # type: ignore[arg-type]
+                return replace(
+                    proto,
                     outcome=Outcome.ERROR,
                     reason=f"CNAME chain longer than {MAX_CNAME_CHAIN} names",
                     cname_chain=tuple(chain),
-                    **common,
                 )
             current = dns.name.from_text(target)
         chain_t = tuple(chain)
         authenticated = bool(response.flags & dns.flags.AD)
         if final is not None:
             sigs = _find(response.answer, final.name, dns.rdatatype.RRSIG, covers=wanted)
-            return Lookup(  # type: ignore[arg-type]
+            return replace(
+                proto,
                 outcome=Outcome.ANSWER,
                 records=tuple(final),
                 ttl=min([final.ttl, *ttls]),
                 cname_chain=chain_t,
                 rrsigs=tuple(sigs) if sigs is not None else (),
                 authenticated=authenticated,
-                **common,
             )
         if chain and rcode == dns.rcode.NOERROR and not _has_soa(response):
             # The server gave the alias alone (it does not serve the target's zone): follow it.
             if deadline is not None and deadline.expired:
-                return Lookup(  # type: ignore[arg-type]
+                return replace(
+                    proto,
                     outcome=Outcome.TIMEOUT,
                     reason="the request deadline passed while following a CNAME",
                     cname_chain=chain_t,
-                    **common,
                 )
             rest = await self._resolve(
                 chain[-1], rdtype, deadline, want_dnssec, stats, seen=(*seen, *chain[:-1])
@@ -372,12 +380,12 @@ class Resolver:
             )
         negative_ttl = _negative_ttl(response)
         outcome = Outcome.NXDOMAIN if rcode == dns.rcode.NXDOMAIN else Outcome.NODATA
-        return Lookup(  # type: ignore[arg-type]
+        return replace(
+            proto,
             outcome=outcome,
             ttl=min([negative_ttl, *ttls]),
             cname_chain=chain_t,
             authenticated=authenticated,
-            **common,
         )
 
     async def _ask(
@@ -414,21 +422,31 @@ class Resolver:
                 response = await self._exchange(query, server, attempt, stats)
             except dns.exception.Timeout:
                 last = Lookup(
-                    name, rdtype, Outcome.TIMEOUT, reason=f"no answer within {_secs(budget)}",
+                    name,
+                    rdtype,
+                    Outcome.TIMEOUT,
+                    reason=f"no answer within {_secs(budget)}",
                     server=str(server),
                 )
                 self._fail(stats)
                 continue
             except (OSError, EOFError) as exc:
                 last = Lookup(
-                    name, rdtype, Outcome.ERROR, reason=f"network error: {_oserror(exc)}",
+                    name,
+                    rdtype,
+                    Outcome.ERROR,
+                    reason=f"network error: {_oserror(exc)}",
                     server=str(server),
                 )
                 self._fail(stats)
                 continue
             except dns.exception.DNSException as exc:
                 last = Lookup(
-                    name, rdtype, Outcome.ERROR, reason=f"malformed answer: {exc}", server=str(server)
+                    name,
+                    rdtype,
+                    Outcome.ERROR,
+                    reason=f"malformed answer: {exc}",
+                    server=str(server),
                 )
                 self._fail(stats)
                 continue
@@ -440,7 +458,11 @@ class Resolver:
         return None, replace(last, depth=1)
 
     async def _exchange(
-        self, query: dns.message.Message, server: Nameserver, timeout: float, stats: QueryStats | None
+        self,
+        query: dns.message.Message,
+        server: Nameserver,
+        timeout: float,
+        stats: QueryStats | None,
     ) -> dns.message.Message:
         started = time.monotonic()
         try:
@@ -458,7 +480,7 @@ class Resolver:
                 stats.tcp += 1
             left = timeout - (time.monotonic() - started)
             if left <= 0:
-                raise dns.exception.Timeout() from None
+                raise dns.exception.Timeout() from None  # type: ignore[no-untyped-call]
             return await dns.asyncquery.tcp(query, server.host, timeout=left, port=server.port)
 
     def _count(self, stats: QueryStats | None, name: str, rdtype: str) -> None:
@@ -498,7 +520,11 @@ class DnsSession:
         if task is None:
             task = asyncio.ensure_future(
                 self.resolver.lookup(
-                    key[0], key[1], deadline=self.deadline, want_dnssec=want_dnssec, stats=self.stats
+                    key[0],
+                    key[1],
+                    deadline=self.deadline,
+                    want_dnssec=want_dnssec,
+                    stats=self.stats,
                 )
             )
             self._memo[key] = task
@@ -511,7 +537,10 @@ class DnsSession:
         return replace(result, depth=depth)
 
     async def query_many(
-        self, questions: Iterable[tuple[str, str]], *, after: Lookup | Sequence[Lookup] | None = None
+        self,
+        questions: Iterable[tuple[str, str]],
+        *,
+        after: Lookup | Sequence[Lookup] | None = None,
     ) -> list[Lookup]:
         return list(await asyncio.gather(*(self.query(n, t, after=after) for n, t in questions)))
 
@@ -559,7 +588,7 @@ def _negative_ttl(response: dns.message.Message) -> int:
     """RFC 2308 §5: the lesser of the SOA record's TTL and its MINIMUM field."""
     for rrset in response.authority:
         if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
-            return int(min(rrset.ttl, rrset[0].minimum))  # type: ignore[attr-defined]
+            return int(min(rrset.ttl, rrset[0].minimum))
     return 0
 
 
@@ -577,7 +606,9 @@ _EDE_TEXT = {
 
 def _servfail_reason(ede: tuple[int, ...]) -> str:
     extra = [_EDE_TEXT.get(code, f"extended error {code}") for code in ede]
-    return "the server failed to answer (SERVFAIL" + (": " + ", ".join(extra) if extra else "") + ")"
+    return (
+        "the server failed to answer (SERVFAIL" + (": " + ", ".join(extra) if extra else "") + ")"
+    )
 
 
 def _secs(seconds: float) -> str:
