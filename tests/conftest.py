@@ -39,6 +39,8 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "ser
         try:
             if check():
                 return
+        except ProcessLookupError:  # the server died: no point in waiting
+            raise
         except Exception as exc:  # not ready yet
             last = exc
         time.sleep(0.01)

@@ -1,0 +1,225 @@
+"""The `sendready` command: check a domain or address from the terminal (and more subcommands)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import IO
+
+from .config import ConfigError, Settings
+from .dns import InvalidInput, normalize_domain, parse_address, parse_nameservers
+from .model import CheckRequest, Finding, Report, Severity, Status
+
+EXIT_OK, EXIT_CRITICAL, EXIT_USAGE = 0, 1, 2
+
+AREA_TITLES = {
+    "mx": "MX",
+    "spf": "SPF",
+    "dkim": "DKIM",
+    "dmarc": "DMARC",
+    "mta_sts": "MTA-STS",
+    "tlsrpt": "TLS-RPT",
+    "bimi": "BIMI",
+    "dnssec": "DNSSEC",
+    "dane": "DANE",
+    "ptr": "Reverse DNS",
+    "services": "Sending services",
+    "smtp": "SMTP",
+    "recipient": "Recipients",
+    "alignment": "Alignment",
+    "requirements": "Provider requirements",
+    "engine": "SendReady",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sendready", description="Will the mail you are writing be delivered?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = sub.add_parser("check", help="check a sender domain or address")
+    check.add_argument("target", help="a domain (example.com) or an address (alice@example.com)")
+    check.add_argument("--json", action="store_true", help="print the Report JSON")
+    check.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="ask this nameserver (repeatable); default: SENDREADY_DNS_SERVERS or the system's",
+    )
+    check.add_argument(
+        "--selector", action="append", default=[], metavar="S", help="a DKIM selector to check"
+    )
+    check.add_argument(
+        "--recipient", action="append", default=[], metavar="ADDR", help="a recipient to check"
+    )
+    check.add_argument("--service", help="the sending service, if known (e.g. microsoft365)")
+    check.add_argument("--timeout", type=float, metavar="SECONDS", help="the whole check's budget")
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def request_from_target(target: str, **options: object) -> CheckRequest:
+    """A CheckRequest for a domain or an address; raises InvalidInput with a plain reason."""
+    if "@" in target:
+        local, domain = parse_address(target)
+        return CheckRequest(domain=domain, address=f"{local}@{domain}", **options)  # type: ignore[arg-type]
+    return CheckRequest(domain=normalize_domain(target), **options)  # type: ignore[arg-type]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if args.nameserver:
+        try:
+            servers = tuple(ns for text in args.nameserver for ns in parse_nameservers(text))
+        except ValueError as exc:
+            raise UsageError(f"--nameserver: {exc}") from None
+        settings = replace(settings, dns_servers=servers)
+    return settings
+
+
+def cmd_check(args: argparse.Namespace, out: IO[str]) -> int:
+    from .engine import Engine
+
+    if args.timeout is not None and not 0 < args.timeout <= 300:
+        raise UsageError("--timeout must be between 0 and 300 seconds")
+    try:
+        recipients = tuple("@".join(parse_address(r)) for r in args.recipient)
+        options: dict[str, object] = {
+            "selectors": tuple(args.selector),
+            "recipients": recipients,
+            "service": args.service,
+            "budget": args.timeout,
+        }
+        for key in ("probe_smtp", "submission", "oauth_token"):
+            if getattr(args, key, None) is not None:
+                options[key] = getattr(args, key)
+        request = request_from_target(args.target, **options)
+        for selector in request.selectors:
+            normalize_domain(f"{selector}._domainkey.example.com")
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+    settings = _settings(args)
+    with Engine(settings) as engine:
+        report = engine.check(request)
+    if args.json:
+        json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(render(report, color=_use_color(args.color, out)))
+    return EXIT_CRITICAL if report.has_critical else EXIT_OK
+
+
+def _use_color(choice: str, out: IO[str]) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return out.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+# -- the readable report -------------------------------------------------------------
+
+_STYLE = {
+    "bold": "\033[1m",
+    "dim": "\033[2m",
+    "red": "\033[31m",
+    "yellow": "\033[33m",
+    "green": "\033[32m",
+    "blue": "\033[34m",
+    "reset": "\033[0m",
+}
+
+
+def render(report: Report, *, color: bool = False, width: int = 100) -> str:
+    """The report as text grouped by area: problems first, then unknowns, then passes."""
+
+    def paint(text: str, *styles: str) -> str:
+        if not color:
+            return text
+        return "".join(_STYLE[s] for s in styles) + text + _STYLE["reset"]
+
+    lines = [
+        paint(f"SendReady — {report.address or report.domain}", "bold")
+        + paint(f"  (checked {report.checked_at}, {report.duration_ms:.0f} ms)", "dim"),
+        "",
+    ]
+    order = {Status.FAIL: 0, Status.UNKNOWN: 1, Status.PASS: 2}
+    for area, findings in report.by_area().items():
+        lines.append(paint(AREA_TITLES.get(area, area.upper()), "bold"))
+        ranked = sorted(findings, key=lambda f: (order[f.status], -f.severity.rank))
+        for finding in ranked:
+            lines.extend(_render_finding(finding, paint, width))
+        lines.append("")
+    summary = report.summary
+    counts = ", ".join(
+        f"{summary.by_severity[s.value]} {s.value}"
+        for s in Severity
+        if summary.by_severity[s.value]
+    )
+    verdict = (
+        paint("Something will stop delivery.", "red", "bold")
+        if report.has_critical
+        else paint("Nothing critical.", "green", "bold")
+    )
+    lines.append(
+        f"{verdict} Problems: {counts or 'none'}; could not check: {summary.unknown}; "
+        f"passed: {summary.passed}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _render_finding(finding: Finding, paint: Callable[..., str], width: int) -> list[str]:
+    indent = " " * 6
+    if finding.status is Status.PASS:
+        head = paint("  ✓ ", "green") + finding.title
+        return [head]
+    if finding.status is Status.UNKNOWN:
+        head = paint("  ? ", "blue") + finding.title
+        body = [finding.detail] if finding.detail else []
+    else:
+        tone = "red" if finding.severity is Severity.CRITICAL else "yellow"
+        mark = "✗" if finding.severity is not Severity.INFO else "i"
+        head = paint(f"  {mark} ", tone) + finding.title + paint(f"  [{finding.severity}]", tone)
+        body = [finding.detail] if finding.detail else []
+        if finding.fix:
+            body.append("Fix: " + finding.fix)
+    lines = [head]
+    for text in body:
+        lines.extend(
+            textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
+        )
+    if finding.spec and finding.status is Status.FAIL:
+        lines.append(paint(indent + f"({finding.id}; {finding.spec})", "dim"))
+    return lines
+
+
+def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
+    stream = out or sys.stdout
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.func(args, stream)
+        return code
+    except UsageError as exc:
+        print(f"sendready: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"sendready: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
