@@ -76,7 +76,9 @@ class Rule:
     severity: Severity
 
     def passed(self, subject: str, title: str, detail: str = "", **data: Any) -> Finding:
-        return Finding(self.id, Status.PASS, Severity.INFO, subject, title, detail, "", self.spec, data)
+        return Finding(
+            self.id, Status.PASS, Severity.INFO, subject, title, detail, "", self.spec, data
+        )
 
     def failed(
         self,

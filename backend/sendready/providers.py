@@ -57,9 +57,7 @@ _M365 = Service(
     dkim_selectors=("selector1", "selector2"),
     dkim_cname_suffixes=("onmicrosoft.com", "dkim.mail.microsoft"),
     mx_patterns=("*.mail.protection.outlook.com", "*.?-v1.mx.microsoft"),
-    submission=(
-        Endpoint("smtp.office365.com", 587, TlsMode.STARTTLS, "TLS 1.2 or newer"),
-    ),
+    submission=(Endpoint("smtp.office365.com", 587, TlsMode.STARTTLS, "TLS 1.2 or newer"),),
     not_offered={465: "Microsoft 365 does not offer implicit TLS on 465; use 587 with STARTTLS."},
     return_path="from",
     notes=(
