@@ -1,4 +1,4 @@
-"""One frozen Settings object from SENDREADY_* variables (and an optional .env), validated at start."""
+"""One frozen Settings object from SENDREADY_* variables (and a .env file), validated at start."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class Settings:
     allow_private_targets: tuple[IPNetwork, ...] = setting(
         (), _networks, "Tests only: CIDR ranges the target guard treats as public."
     )
-    provider_aliases: dict[str, str] = setting(
+    provider_aliases: dict[str, str] = setting(  # noqa: RUF009 - a default_factory field
         {}, _aliases, "Tests only: `real=test,...` suffixes for sending-service names."
     )
     redis_url: str = setting("", _str, "Redis for the shared cache and rate limits.")

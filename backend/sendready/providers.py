@@ -234,7 +234,7 @@ def _alias(name: str, aliases: Mapping[str, str]) -> str:
 
 
 def catalog(aliases: Mapping[str, str] | None = None) -> Catalog:
-    """The catalog; ``aliases`` maps real suffixes to test ones (``outlook.com`` → ``outlook.test``)."""
+    """The catalog; ``aliases`` maps real suffixes to test ones (outlook.com → outlook.test)."""
     if not aliases:
         return Catalog(SERVICES)
 

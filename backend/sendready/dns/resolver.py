@@ -335,7 +335,7 @@ class Resolver:
                     proto,
                     outcome=Outcome.ERROR,
                     reason=f"CNAME loop: {' -> '.join((*seen, *chain, target))}",
-                    cname_chain=tuple(chain) + (target,),
+                    cname_chain=(*chain, target),
                 )
             chain.append(target)
             if len(seen) - 1 + len(chain) > MAX_CNAME_CHAIN:
