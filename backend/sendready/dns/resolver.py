@@ -559,7 +559,8 @@ async def _wait(
     if deadline is None:
         return await asyncio.shield(pending)
     try:
-        return await asyncio.wait_for(asyncio.shield(pending), max(deadline.remaining(), 0))
+        # A little grace, so a query bounded by the same deadline reports its own reason.
+        return await asyncio.wait_for(asyncio.shield(pending), max(deadline.remaining(), 0) + 0.05)
     except TimeoutError:
         return Lookup(name, rdtype, Outcome.TIMEOUT, reason="the request deadline passed", depth=1)
 
