@@ -1,4 +1,4 @@
-"""The engine: concurrent plan, request deadline, failures as `unknown`, shared in-flight queries."""
+"""The engine: concurrent plan, request deadline, failures as `unknown`, shared queries."""
 
 from __future__ import annotations
 
