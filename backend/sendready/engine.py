@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from .config import Settings
 from .dns import Deadline, DnsCache, DnsSession, Resolver
+from .dns.cache import RedisDnsCache
 from .model import CheckRequest, Finding, Report, Severity, rule
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,18 @@ def default_checks() -> dict[str, CheckFn]:
     return {"mx": mx.check}
 
 
+def make_dns_cache(settings: Settings) -> DnsCache:
+    """In-process by default; shared through Redis when SENDREADY_REDIS_URL is set."""
+    if not settings.redis_url:
+        return DnsCache(settings.dns_cache_size)
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
+    )
+    return RedisDnsCache(client, min(settings.dns_cache_size, 2_000))
+
+
 class Engine:
     """Owns the resolver (with its cache and single-flight table) and one event loop thread,
     so concurrent requests from any thread share in-flight queries and cached answers."""
@@ -91,7 +104,7 @@ class Engine:
         self.resolver = resolver or Resolver(
             self.settings.nameservers(),
             timeout=self.settings.dns_timeout,
-            cache=DnsCache(self.settings.dns_cache_size),
+            cache=make_dns_cache(self.settings),
         )
         self.checks = dict(checks) if checks is not None else default_checks()
         self._loop: asyncio.AbstractEventLoop | None = None

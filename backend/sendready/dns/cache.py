@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .resolver import Lookup
+
+log = logging.getLogger(__name__)
 
 #: Longest time any answer is kept, whatever its TTL says.
 MAX_TTL = 3600
@@ -74,3 +78,104 @@ def _with_ttl(lookup: Lookup, ttl: int) -> Lookup:
     from dataclasses import replace
 
     return replace(lookup, ttl=ttl)
+
+
+class RedisDnsCache(DnsCache):
+    """The same cache shared through Redis by every process of a deployment.
+
+    A small in-process LRU sits in front, so a hot answer costs no Redis round trip; Redis
+    being unreachable makes the cache a miss (logged once), never an error.
+    """
+
+    PREFIX = "sendready:dns:"
+
+    def __init__(
+        self,
+        client: Any,
+        max_entries: int = 10_000,
+        max_ttl: int = MAX_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(max_entries, max_ttl, clock)
+        self.client = client
+        self._warned = False
+
+    def get(self, key: Hashable) -> Lookup | None:
+        local = super().get(key)
+        if local is not None:
+            return local
+        try:
+            raw = self.client.get(self._key(key))
+        except Exception as exc:  # redis down: a miss
+            self._warn(exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            lookup = _decode(json.loads(raw))
+        except (ValueError, KeyError, TypeError):
+            return None
+        super().put(key, lookup)
+        return lookup
+
+    def put(self, key: Hashable, lookup: Lookup) -> None:
+        super().put(key, lookup)
+        ttl = min(lookup.ttl if lookup.ok else (lookup.ttl or DEFAULT_NEGATIVE_TTL), self.max_ttl)
+        if ttl <= 0:
+            return
+        try:
+            self.client.set(self._key(key), json.dumps(_encode(lookup)), ex=ttl)
+        except Exception as exc:
+            self._warn(exc)
+
+    def _key(self, key: Hashable) -> str:
+        parts = key if isinstance(key, tuple) else (key,)
+        return self.PREFIX + "|".join(str(p) for p in parts)
+
+    def _warn(self, exc: Exception) -> None:
+        if not self._warned:
+            log.warning("DNS cache: Redis unavailable (%s); using the local cache only", exc)
+            self._warned = True
+
+
+def _encode(lookup: Lookup) -> dict[str, Any]:
+    return {
+        "name": lookup.name,
+        "rdtype": lookup.rdtype,
+        "outcome": lookup.outcome.value,
+        "records": [r.to_text() for r in lookup.records],
+        "rrsigs": [r.to_text() for r in lookup.rrsigs],
+        "ttl": lookup.ttl,
+        "cname_chain": list(lookup.cname_chain),
+        "ede": list(lookup.ede),
+        "authenticated": lookup.authenticated,
+        "server": lookup.server,
+    }
+
+
+def _decode(data: dict[str, Any]) -> Lookup:
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
+    from .resolver import Lookup, Outcome
+
+    rdtype = dns.rdatatype.from_text(data["rdtype"])
+    records = tuple(
+        dns.rdata.from_text(dns.rdataclass.IN, rdtype, text) for text in data["records"]
+    )
+    rrsigs = tuple(
+        dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.RRSIG, text) for text in data["rrsigs"]
+    )
+    return Lookup(
+        name=data["name"],
+        rdtype=data["rdtype"],
+        outcome=Outcome(data["outcome"]),
+        records=records,
+        ttl=int(data["ttl"]),
+        cname_chain=tuple(data["cname_chain"]),
+        ede=tuple(data["ede"]),
+        rrsigs=rrsigs,
+        authenticated=bool(data["authenticated"]),
+        server=data["server"],
+    )
