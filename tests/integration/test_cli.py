@@ -84,7 +84,7 @@ def test_an_idn_is_checked_as_its_a_label(ns: str) -> None:
     data = json.loads(result.stdout)
     assert data["domain"] == "xn--bcher-kva.mx.test"
     # Knot has no such name: the query went out as the A-label and came back NXDOMAIN.
-    assert [f["id"] for f in data["findings"]] == ["mx.domain_not_found"]
+    assert "mx.domain_not_found" in {f["id"] for f in data["findings"]}
     assert result.returncode == 1
 
 
