@@ -69,7 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, metavar="SECONDS", help="the whole check's budget")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     check.set_defaults(func=cmd_check)
+    manifest = sub.add_parser("manifest", help="print the Outlook add-in manifest (XML)")
+    manifest.add_argument("--base-url", required=True, help="https origin serving the add-in")
+    manifest.add_argument("--client-id", help="Entra ID application (client) id")
+    manifest.set_defaults(func=cmd_manifest)
     return parser
+
+
+def cmd_manifest(args: argparse.Namespace, out: IO[str]) -> int:
+    from .manifest import ManifestError, render_manifest
+
+    try:
+        out.write(render_manifest(args.base_url, args.client_id))
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK
 
 
 def request_from_target(target: str, **options: object) -> CheckRequest:
