@@ -13,3 +13,5 @@ apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
     knot knot-dnsutils postfix sasl2-bin libsasl2-modules redis-server chromium >/dev/null
 [ -x .venv/bin/python ] || python3.11 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# The task pane's pinned browser libraries (package-lock.json).
+npm ci --no-audit --no-fund >/dev/null
