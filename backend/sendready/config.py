@@ -137,6 +137,11 @@ class Settings:
     tenant_allowlist: tuple[str, ...] = setting((), _list, "Tenant ids allowed to call the API.")
     public_base_url: str = setting("", _url, "The https origin the add-in is served from.")
     log_level: str = setting("INFO", _str, "Python log level.")
+    office_js_url: str = setting(
+        "https://appsforoffice.microsoft.com/lib/1/hosted/office.js",
+        _str,
+        "Where the task pane loads office.js; Microsoft's CDN (tests: the Office stub).",
+    )
 
     @classmethod
     def from_env(
