@@ -802,8 +802,12 @@ def _repair_version(text: str) -> str:
 def _differs(domain: str, current: Policy, legacy: Policy) -> Finding | None:
     if current.unknown or legacy.unknown:
         return None
-    now = (current.policy_domain, current.applied, current.organizational_domain)
-    old = (legacy.policy_domain, legacy.applied, legacy.organizational_domain)
+    now: tuple[str | None, ...] = (current.policy_domain, current.applied)
+    old: tuple[str | None, ...] = (legacy.policy_domain, legacy.applied)
+    if current.record is not None or legacy.record is not None:
+        # With a policy in force, the organizational domain decides relaxed alignment too;
+        # without one, neither view applies DMARC and the difference means nothing.
+        now, old = (*now, current.organizational_domain), (*old, legacy.organizational_domain)
     if now == old:
         return None
 
