@@ -128,6 +128,20 @@ def test_a_600_octet_record_in_three_strings_is_joined_and_flagged_as_too_long(
     assert "spf.syntax_error" not in failed(report)
 
 
+def test_a_tree_wider_than_the_walk_bound_is_counted_exactly_and_cut_short(
+    engine: Engine,
+) -> None:
+    report = run(engine, "wide.spf-limits.test")
+    facts = report.facts["spf"]
+    assert facts.truncated
+    assert facts.lookups == 30
+    tree = facts.tree
+    assert tree is not None and len(tree.children) == 30
+    followed = [c for c in tree.children if c.status is spf.NodeStatus.OK]
+    assert 0 < len(followed) < 30
+    assert failed(report)["spf.too_many_lookups"].data["lookups"] == 30
+
+
 # -- record rules --------------------------------------------------------------------
 
 

@@ -41,10 +41,10 @@ from .spf_syntax import (
 ANSWER_OCTETS = 450
 #: Bounds on the tree walk. A tree this large is over the limit of 10 many times over, so
 #: walking further would only spend queries on a hostile or broken policy.
-MAX_NODES = 40
+MAX_NODES = 25
 MAX_DEPTH = 11
 #: Term lookups resolved per record (counting goes on past it).
-MAX_TERM_LOOKUPS = 12
+MAX_TERM_LOOKUPS = 10
 
 MISSING = rule(
     "spf.missing",
@@ -647,12 +647,14 @@ def _tree_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
     domain = facts.domain
     for node in tree.walk()[1:]:
         parent = _parent_of(tree, node)
+        quoted = f"TXT {parent}: `{_parent_node(tree, node).record}`. "
         if node.status is NodeStatus.LOOP:
             out.append(
                 LOOP.failed(
                     node.domain,
                     f"`{node.term}` leads back to {node.domain}",
-                    f"The chain {node.reason} returns to a record already being evaluated; "
+                    quoted
+                    + f"The chain {node.reason} returns to a record already being evaluated; "
                     "receivers return permerror. SendReady did not follow it.",
                     f"Remove `{node.term}` from the record of {parent}.",
                     chain=node.reason.split(" -> "),
@@ -664,8 +666,8 @@ def _tree_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
                 target_rule.failed(
                     node.domain,
                     f"`{node.term}` names {node.domain}, which has no SPF record",
-                    f"{node.reason}. Referenced from {parent}: receivers return permerror "
-                    "when they reach this term.",
+                    quoted + f"{node.reason}: receivers return permerror when they reach "
+                    f"`{node.term}`.",
                     f"Remove `{node.term}` from the record of {parent}, or replace it with the "
                     "SPF domain the service documents today.",
                     target=node.domain,
@@ -769,10 +771,14 @@ def _per_node(tree: SpfNode) -> str:
 
 
 def _parent_of(tree: SpfNode, target: SpfNode) -> str:
+    return _parent_node(tree, target).domain
+
+
+def _parent_node(tree: SpfNode, target: SpfNode) -> SpfNode:
     for node in tree.walk():
         if any(child is target for child in node.children):
-            return node.domain
-    return tree.domain
+            return node
+    return tree
 
 
 def _record_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
