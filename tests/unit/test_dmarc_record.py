@@ -10,6 +10,7 @@ from sendready.checks.dmarc_record import (
     parse,
     parse_uri,
     render,
+    repair_version,
     starts_with_version,
 )
 
@@ -209,3 +210,33 @@ def test_render_changes_removes_and_adds_tags_in_place() -> None:
     bare = parse("v=DMARC1; rua=mailto:a@example.com")
     assert bare is not None
     assert render(bare, {"p": "none"}) == "v=DMARC1; p=none; rua=mailto:a@example.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "repaired"),
+    [
+        (" v=DMARC1; p=reject", "v=DMARC1; p=reject"),
+        ("v=dmarc1; p=none", "v=DMARC1; p=none"),
+        ("v=DMARC1p=reject", "v=DMARC1; p=reject"),
+        ("\tv = DMARC1", "v=DMARC1"),
+    ],
+)
+def test_records_meant_as_dmarc_are_recognised_and_repaired(text: str, repaired: str) -> None:
+    assert looks_like_dmarc(text)
+    assert repair_version(text) == repaired
+    assert parse(repaired) is not None
+
+
+@pytest.mark.parametrize("text", ["v=DMARC10; p=reject", "v=spf1 -all", "DMARC1", "v=DMARC2"])
+def test_other_records_are_not_taken_for_broken_dmarc(text: str) -> None:
+    assert not looks_like_dmarc(text)
+
+
+def test_hostile_records_parse_without_crashing() -> None:
+    huge = "v=DMARC1; " + "; ".join(f"x{i}={'y' * 50}" for i in range(2000))
+    record = parse(huge)
+    assert record is not None and len(record.issues) == 2000
+    weird = parse("v=DMARC1; p=\x00\xff; rua=mailto:\u00e9@\u2603.example,;;==;=x; sp")
+    assert weird is not None and weird.p is None
+    assert {i.kind for i in weird.issues} >= {IssueKind.INVALID_VALUE, IssueKind.SYNTAX}
+    assert parse("v=DMARC1; rua=" + "mailto:a@example.com," * 500) is not None

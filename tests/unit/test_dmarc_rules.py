@@ -449,3 +449,20 @@ def test_will_fail_is_critical_under_enforcement_and_a_warning_under_none() -> N
     assert "reject" in enforced.title and enforced.fix
     monitoring = will_fail("example.com", "none", spf_aligned=False, dkim_aligned=False)
     assert monitoring.severity is Severity.WARNING
+
+
+def test_an_absent_authorisation_with_an_uncertain_organization_is_unknown_not_a_fail() -> None:
+    host = dmarc._Host(
+        "reports.example.net",
+        OrganizationalDomain(
+            "reports.example.net", "reports.example.net", "TXT _dmarc.net: no answer within 2.0 s"
+        ),
+        True,
+        "example.com._report._dmarc.reports.example.net",
+        False,
+        auth_lookup="the name does not exist (NXDOMAIN)",
+        receives_mail=True,
+    )
+    own = OrganizationalDomain("example.com", "example.com")
+    (finding,) = dmarc._host_findings("example.com", own, host, ["rua"])
+    assert finding.status is Status.UNKNOWN and "uncertain" in finding.detail

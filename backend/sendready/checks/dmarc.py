@@ -34,6 +34,7 @@ from .dmarc_record import (
     TagIssue,
     looks_like_dmarc,
     render,
+    repair_version,
     starts_with_version,
 )
 
@@ -787,16 +788,12 @@ def _placement_findings(
                     name,
                     f"The record at _dmarc.{name} does not start with `v=DMARC1`",
                     f"TXT _dmarc.{name}: `{text}`. The first characters must be exactly "
-                    "`v=DMARC1` (no leading space, upper-case DMARC1); receivers discard it.",
-                    f"Publish {txt('_dmarc.' + name, _repair_version(text))}.",
+                    "`v=DMARC1` (no leading space, upper-case DMARC1), then `;` before the next "
+                    "tag; receivers discard it.",
+                    f"Publish {txt('_dmarc.' + name, repair_version(text))}.",
                 )
             )
     return findings
-
-
-def _repair_version(text: str) -> str:
-    _, _, rest = text.lstrip(" \t\r\n").partition(";")
-    return "v=DMARC1;" + rest if rest else "v=DMARC1"
 
 
 def _differs(domain: str, current: Policy, legacy: Policy) -> Finding | None:
@@ -845,8 +842,12 @@ async def _destinations(
     own_org = from_answers(policy_domain, answers)
     uris = [("rua", u) for u in record.rua] + [("ruf", u) for u in record.ruf]
     hosts = list(dict.fromkeys(u.domain for _, u in uris if u.domain))
+    mailboxes = {u.domain for _, u in uris if u.scheme == "mailto"}
     results = await asyncio.gather(
-        *(_destination_host(session, host, policy_domain, own_org, parent) for host in hosts)
+        *(
+            _destination_host(session, host, policy_domain, own_org, parent, host in mailboxes)
+            for host in hosts
+        )
     )
     by_host = dict(zip(hosts, results, strict=True))
     out: list[ReportDestination] = []
@@ -894,6 +895,7 @@ async def _destination_host(
     policy_domain: str,
     own_org: OrganizationalDomain,
     parent: Lookup,
+    mailbox: bool,
 ) -> _Host:
     query = f"{policy_domain}._report._dmarc.{host}"
     same_tree = host == own_org.domain or host.endswith("." + own_org.domain)
@@ -904,7 +906,7 @@ async def _destination_host(
     )
     walked, mail = await asyncio.gather(
         discover_organizational_domain(session, host, after=parent),
-        _receives_mail(session, host, parent),
+        _receives_mail(session, host, parent) if mailbox else _not_mail(),
     )
     receives, mail_detail = mail
     external = walked.domain != own_org.domain
@@ -942,6 +944,10 @@ async def _destination_host(
         receives,
         mail_detail,
     )
+
+
+async def _not_mail() -> tuple[bool | None, str]:
+    return True, "not a mailbox (the URI is not mailto:)"
 
 
 async def _receives_mail(
@@ -984,6 +990,18 @@ def _host_findings(
                     host.name,
                     f"TXT {host.query} could not be read: {host.reason}. Whether {host.name} "
                     "accepts reports for the domain is unknown.",
+                    **data,
+                )
+            )
+        elif not host.authorized and (host.org.uncertain or own_org.uncertain):
+            # Organizational domains decided on partial answers may be wrong, and then the
+            # destination may not be external at all: do not claim it is unauthorised.
+            findings.append(
+                REPORT_UNAUTHORIZED.unknown(
+                    host.name,
+                    f"TXT {host.query}: {host.auth_lookup}; but whether {host.name} is outside "
+                    f"the organization of {policy_domain} is uncertain: "
+                    f"{host.org.uncertain or own_org.uncertain}.",
                     **data,
                 )
             )

@@ -104,11 +104,21 @@ def starts_with_version(text: str) -> bool:
     return bool(sep) and name.rstrip(_WSP) in ("v", "V") and value.strip(_WSP) == VERSION
 
 
+# What a record meant as DMARC starts with, however mangled: spaces before or around `v`,
+# a lower-case version, or a missing ";" after it.
+_MEANT = re.compile(r"^\s*v\s*=\s*dmarc1(?=$|[\s;a-z])\s*;?\s*", re.IGNORECASE)
+
+
 def looks_like_dmarc(text: str) -> bool:
-    """A record meant as DMARC that a receiver will discard (whitespace or case before v)."""
-    stripped = text.lstrip(" \t\r\n")
-    first = stripped.split(";", 1)[0].replace(" ", "").replace("\t", "").lower()
-    return first == "v=dmarc1" and not starts_with_version(text)
+    """A record meant as DMARC that a receiver will discard (it does not start ``v=DMARC1``)."""
+    return bool(_MEANT.match(text)) and not starts_with_version(text)
+
+
+def repair_version(text: str) -> str:
+    """The record as it was probably meant, starting with exactly ``v=DMARC1; ``."""
+    match = _MEANT.match(text)
+    rest = text[match.end() :].strip() if match else text.strip()
+    return f"v=DMARC1; {rest}" if rest else "v=DMARC1"
 
 
 def parse(text: str) -> DmarcRecord | None:
