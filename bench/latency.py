@@ -65,6 +65,8 @@ SES_SELECTORS = (
     "w6xk2ld9rj4mp7hq3vz5tnb8ca2ey6gs",
 )
 
+DOCUMENTATION_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+
 CHECK_BUDGET_S = 10.0  # far above any expected run: a run that hits it is a finding in itself
 CHILD_TIMEOUT_S = 60.0  # hard bound on one child process
 OVERALL_TIMEOUT_S = 1800.0  # hard bound on the whole benchmark
@@ -343,6 +345,10 @@ def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
     env["SENDREADY_DNS_SERVERS"] = f"{ADDRESS}:{PORT}"
     env["SENDREADY_PROVIDER_ALIASES"] = ",".join(f"{k}={v}" for k, v in ALIASES.items())
+    # The fixtures' MX addresses are documentation ranges: treat them as the public
+    # addresses they stand for. Nothing connects to them (SMTP probes are off, and the
+    # namespace and the child's guard stop any attempt); 127.0.10.154 stays refused.
+    env["SENDREADY_ALLOW_PRIVATE_TARGETS"] = ",".join(DOCUMENTATION_RANGES)
     return env
 
 
