@@ -746,7 +746,9 @@ def _tree_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
                 domain,
                 f"{facts.void_lookups} terms of {domain}'s SPF policy look up names with no "
                 "records",
-                "Void lookups (NXDOMAIN or no records): " + "; ".join(voids) + f". More than "
+                f"TXT {domain}: `{tree.record}`. Void lookups (NXDOMAIN or no records): "
+                + "; ".join(voids)
+                + f". More than "
                 f"{VOID_LIMIT} make receivers return permerror.",
                 "Remove the terms that name hosts or services that no longer exist: "
                 + ", ".join(voids)
