@@ -677,7 +677,7 @@ async def evaluate(session: DnsSession, domain: str, suffixes: SuffixList) -> Se
             )
         )
     elif current.record is None:
-        findings.append(_missing(domain, answers, names))
+        findings.append(_missing(domain, names))
     else:
         findings.extend(record_findings(domain, current))
         destinations, report_findings = await _destinations(session, current, answers)
@@ -717,7 +717,7 @@ def _step(answer: WalkAnswer) -> WalkStep:
     )
 
 
-def _missing(domain: str, answers: Mapping[str, WalkAnswer], names: Sequence[str]) -> Finding:
+def _missing(domain: str, names: Sequence[str]) -> Finding:
     asked = ", ".join(f"_dmarc.{n}" for n in names)
     return MISSING.failed(
         domain,
