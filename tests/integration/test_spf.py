@@ -106,7 +106,18 @@ def test_two_void_lookups_are_allowed_and_three_are_not(engine: Engine) -> None:
     assert ok.facts["spf"].void_lookups == 2
     bad = failed(run(engine, "void3.spf-limits.test"))["spf.too_many_void_lookups"]
     assert bad.data["void_lookups"] == 3
+    assert (bad.severity, bad.data["family"]) == (Severity.CRITICAL, "ipv4")
     assert "mx:gone3.spf-limits.test" in bad.fix
+
+
+def test_hosts_without_ipv6_addresses_are_void_for_ipv6_mail_only(engine: Engine) -> None:
+    report = run(engine, "v4only.spf-limits.test")
+    facts = report.facts["spf"]
+    assert (facts.void_ipv4, facts.void_ipv6) == (0, 3)
+    finding = failed(report)["spf.too_many_void_lookups"]
+    assert finding.severity is Severity.WARNING
+    assert finding.data["family"] == "ipv6"
+    assert "spf.valid" in passed(report)
 
 
 def test_mx_with_more_than_ten_hosts_is_a_permerror_but_not_ten_lookups(engine: Engine) -> None:

@@ -395,11 +395,27 @@ def test_ten_lookups_are_within_the_limit() -> None:
 def test_three_void_lookups_are_too_many() -> None:
     record = "v=spf1 a:gone1.example.com a:gone2.example.com a:gone3.example.com -all"
     tree = node("example.com", record)
-    voids = tuple(replace(t, void_ipv4=t.kind == "a") for t in tree.terms)
-    tree = replace(tree, terms=voids, void_ipv4=3)
+    voids = tuple(replace(t, void_ipv4=t.kind == "a", void_ipv6=t.kind == "a") for t in tree.terms)
+    tree = replace(tree, terms=voids, void_ipv4=3, void_ipv6=3)
     finding = by_id(facts_for(tree))["spf.too_many_void_lookups"]
     assert finding.data["void_lookups"] == 3
+    assert finding.severity is Severity.CRITICAL
     assert "a:gone3.example.com" in finding.fix
+
+
+def test_void_lookups_for_ipv6_only_are_a_warning() -> None:
+    record = "v=spf1 a:v4a.example.com a:v4b.example.com a:v4c.example.com -all"
+    tree = node("example.com", record)
+    voids = tuple(replace(t, void_ipv6=t.kind == "a") for t in tree.terms)
+    tree = replace(tree, terms=voids, void_ipv6=3)
+    finding = by_id(facts_for(tree))["spf.too_many_void_lookups"]
+    assert (finding.severity, finding.data["family"]) == (Severity.WARNING, "ipv6")
+    assert "AAAA" in finding.fix
+
+
+def test_two_void_lookups_are_allowed() -> None:
+    tree = replace(node("example.com", "v=spf1 a:x.example.com a:y.example.com -all"), void_ipv4=2)
+    assert "spf.too_many_void_lookups" not in by_id(facts_for(tree))
 
 
 def test_a_loop_is_reported_with_its_chain() -> None:

@@ -225,6 +225,8 @@ class SpfFacts:
     lookups: int = 0
     limit: int = LOOKUP_LIMIT
     void_lookups: int = 0
+    void_ipv4: int = 0
+    void_ipv6: int = 0
     used: str = ""
     tree: SpfNode | None = None
     type99: tuple[str, ...] = ()
@@ -273,6 +275,8 @@ async def analyze(domain: str, dns: DnsSession, services: Catalog | None = None)
         answer_octets=answer,
         lookups=tree.subtree_lookups,
         void_lookups=tree.void_lookups,
+        void_ipv4=tree.void_ipv4,
+        void_ipv6=tree.void_ipv6,
         used=f"{tree.subtree_lookups} of {LOOKUP_LIMIT} used",
         tree=tree,
         type99=_joined(type99) if type99.ok else (),
@@ -548,7 +552,8 @@ def findings(facts: SpfFacts) -> list[Finding]:
                 f"{domain} publishes a valid SPF record ({facts.lookups} of {LOOKUP_LIMIT} DNS "
                 "lookups used)",
                 f"TXT {domain}: `{tree.record}`. Lookups: {facts.used}; void lookups: "
-                f"{facts.void_lookups} of {VOID_LIMIT} allowed."
+                f"{tree.void_ipv4} (IPv4) and {tree.void_ipv6} (IPv6), at most {VOID_LIMIT} "
+                "allowed."
                 + (
                     " Evaluated per message (macros or ptr): "
                     + ", ".join(f"`{t}`" for t in facts.per_message_terms)
@@ -730,30 +735,42 @@ def _tree_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
                 costliest=[text for _, text in costs[:3]],
             )
         )
-    if facts.void_lookups > VOID_LIMIT:
+    v4, v6 = tree.void_ipv4, tree.void_ipv6
+    if max(v4, v6) > VOID_LIMIT:
+        # Mail over IPv4 (most of it) sees the A-lookup voids; over IPv6, the AAAA ones.
+        ipv4 = v4 > VOID_LIMIT
+        family = "void_ipv4" if ipv4 else "void_ipv6"
         voids = [
-            f"`{t.text}` in {n.domain}"
-            for n in tree.walk()
-            for t in n.terms
-            if t.void_ipv4 or t.void_ipv6
+            f"`{t.text}` in {n.domain}" for n in tree.walk() for t in n.terms if getattr(t, family)
         ] + [
             f"`{n.term}` ({n.domain} does not exist)"
             for n in tree.walk()[1:]
-            if n.void_ipv4 and not n.terms
+            if getattr(n, family) and not n.terms
         ]
+        count = v4 if ipv4 else v6
+        scope = (
+            "Receivers return permerror for mail sent over IPv4."
+            if ipv4
+            else "The names have IPv4 addresses but no IPv6 ones, so only mail sent over IPv6 "
+            "gets permerror."
+        )
         out.append(
             TOO_MANY_VOID.failed(
                 domain,
-                f"{facts.void_lookups} terms of {domain}'s SPF policy look up names with no "
-                "records",
-                f"TXT {domain}: `{tree.record}`. Void lookups (NXDOMAIN or no records): "
+                f"{count} terms of {domain}'s SPF policy look up names with no records",
+                f"TXT {domain}: `{tree.record}`. Void lookups (NXDOMAIN or no records"
+                + ("" if ipv4 else " of type AAAA")
+                + "): "
                 + "; ".join(voids)
-                + f". More than "
-                f"{VOID_LIMIT} make receivers return permerror.",
+                + f". More than {VOID_LIMIT} are a permerror (RFC 7208 §4.6.4). "
+                + scope,
                 "Remove the terms that name hosts or services that no longer exist: "
                 + ", ".join(voids)
-                + ".",
-                void_lookups=facts.void_lookups,
+                + "."
+                + ("" if ipv4 else " Or publish AAAA records for hosts that send over IPv6."),
+                severity=None if ipv4 else Severity.WARNING,
+                void_lookups=count,
+                family="ipv4" if ipv4 else "ipv6",
             )
         )
     return out
