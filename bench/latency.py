@@ -314,28 +314,31 @@ def _wait_dns_ready(timeout: float = 10.0) -> None:
     raise BenchError(f"tiny_dns on {ADDRESS}:{PORT} not answering after {timeout:g} s")
 
 
-def sequential_chain(seen: Sequence[Seen]) -> list[Seen]:
-    """The longest chain of queries each of which arrived after the previous one's answer
-    had left: what the client actually waited for in sequence (an upper bound on the true
-    dependency chain; meaningful only with a per-answer delay)."""
+def sequential_waves(seen: Sequence[Seen]) -> list[list[Seen]]:
+    """The queries grouped by how many answers the client had waited for in sequence
+    before asking: wave 1 arrived before any answer had left, a query in wave k+1 arrived
+    after the answer to some query of wave k had left. The number of waves is an upper
+    bound on the true dependency chain (a query sent late for another reason, such as CPU
+    work, also lands in a later wave); meaningful only with a per-answer delay."""
     ordered = sorted(seen, key=lambda s: s.arrived)
     level: list[int] = []
-    parent: list[int | None] = []
     for i, query in enumerate(ordered):
-        best, best_j = 0, None
-        for j in range(i):
-            if ordered[j].answered <= query.arrived and level[j] > best:
-                best, best_j = level[j], j
-        level.append(best + 1)
-        parent.append(best_j)
-    if not ordered:
-        return []
-    k: int | None = max(range(len(ordered)), key=lambda i: level[i])
-    chain: list[Seen] = []
-    while k is not None:
-        chain.append(ordered[k])
-        k = parent[k]
-    return chain[::-1]
+        before = [level[j] for j in range(i) if ordered[j].answered <= query.arrived]
+        level.append(max(before, default=0) + 1)
+    waves: list[list[Seen]] = [[] for _ in range(max(level, default=0))]
+    for query, k in zip(ordered, level, strict=True):
+        waves[k - 1].append(query)
+    return waves
+
+
+def _describe_waves(waves: Sequence[Sequence[str]], limit: int = 6) -> list[str]:
+    lines = []
+    for k, wave in enumerate(waves, 1):
+        shown = ", ".join(wave[:limit]) + (
+            f", +{len(wave) - limit} more" if len(wave) > limit else ""
+        )
+        lines.append(f"      wave {k} ({len(wave)}): {shown}")
+    return lines
 
 
 # -- running children ------------------------------------------------------------------
@@ -425,9 +428,9 @@ def measure(
             seen = [s for s in seen if s.arrived < split]  # the first (cold) check only
         result["process_ms"] = wall_ms
         result["server_queries"] = len(seen)
-        chain = sequential_chain(seen)
-        result["sequential_depth"] = len(chain)
-        result["sequential_chain"] = [f"{s.rdtype} {s.name}" for s in chain]
+        waves = sequential_waves(seen)
+        result["sequential_depth"] = len(waves)
+        result["waves"] = [[f"{s.rdtype} {s.name}" for s in wave] for wave in waves]
         series.runs.append(result)
     return series
 
@@ -507,7 +510,8 @@ def details(results: dict[str, Any]) -> str:
             f"{s0['warm_check_ms']:.0f} / {s20['warm_check_ms']:.0f} ms at 0 / {delay:g} ms, "
             f"round trips waited {warm_waited:.1f}"
         )
-        out.append("    longest sequential chain: " + " → ".join(last["sequential_chain"]))
+        out.append(f"    queries by wave, last run at {delay:g} ms:")
+        out.extend(_describe_waves(last["waves"]))
         for unknown in last["unknowns"][:8]:
             out.append(f"    unknown: {unknown[:140]}")
         cd_last = fx["last_runs"].get("checkdmarc")
