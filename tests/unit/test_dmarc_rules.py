@@ -466,3 +466,19 @@ def test_an_absent_authorisation_with_an_uncertain_organization_is_unknown_not_a
     own = OrganizationalDomain("example.com", "example.com")
     (finding,) = dmarc._host_findings("example.com", own, host, ["rua"])
     assert finding.status is Status.UNKNOWN and "uncertain" in finding.detail
+
+
+def test_in_the_legacy_view_several_records_at_the_domain_end_discovery() -> None:
+    answers = {
+        "a.example.com": answer("a.example.com", "v=DMARC1; p=none", "v=DMARC1; p=reject"),
+        "example.com": answer("example.com", "v=DMARC1; p=quarantine"),
+    }
+    names = ("a.example.com", "example.com")
+    legacy = discover(
+        "a.example.com", answers, names, method="rfc7489", organizational="x", author_exists=True
+    )
+    assert legacy.record is None and not legacy.unknown
+    current = discover(
+        "a.example.com", answers, names, method="rfc9989", organizational="x", author_exists=True
+    )
+    assert current.requested == "quarantine"

@@ -229,6 +229,8 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class ReportDestination:
+    """One rua/ruf URI: whether it leaves the organization, is authorised, can receive mail."""
+
     tag: str
     uri: str
     domain: str
@@ -242,6 +244,8 @@ class ReportDestination:
 
 @dataclass(frozen=True, slots=True)
 class DmarcFacts:
+    """What the DMARC check saw: the record in force, both discovery views, the walk."""
+
     domain: str
     record: str | None
     policy_domain: str | None
@@ -256,6 +260,8 @@ class DmarcFacts:
     walk: tuple[WalkStep, ...] = ()
     destinations: tuple[ReportDestination, ...] = ()
     unknown: str = ""
+    #: False when the domain itself does not exist (np applies); None when its lookup failed.
+    author_exists: bool | None = None
 
 
 # -- policy selection (pure) -----------------------------------------------------------
@@ -317,8 +323,10 @@ def discover(
                 author_exists=author_exists,
             )
         record = answer.record
+        if record is None and len(answer.records) > 1 and method == "rfc7489":
+            break  # RFC 7489 §6.6.3 step 5: several records end discovery, no DMARC at all
         if record is None:
-            continue  # none, or several (all discarded): on to the next name
+            continue  # none, or several (all discarded, RFC 9989): on to the next name
         requested, tag = select_policy(
             record, at_author=name == author, author_exists=author_exists, method=method
         )
@@ -701,6 +709,7 @@ async def evaluate(session: DnsSession, domain: str, suffixes: SuffixList) -> Se
         walk=tuple(_step(answers[n]) for n in names),
         destinations=destinations,
         unknown=current.unknown,
+        author_exists=exists,
     )
     return Section(tuple(findings), facts)
 
