@@ -242,6 +242,9 @@ def test_psd_n_makes_a_department_its_own_organization_and_the_views_differ(
         differs.data["rfc9989_policy"] == "none" and differs.data["rfc7489_policy"] == "quarantine"
     )
     assert "dmarc.policy_none" in ids(section)
+    # psd=n draws an organizational boundary: the parent's mailbox is now external.
+    unauthorized = one(section, "dmarc.report_destination_unauthorized")
+    assert unauthorized.data["query"] == "dept.dmarc-walk.test._report._dmarc.dmarc-walk.test"
 
 
 def test_psd_y_at_a_suffix_operator_sets_the_organizational_domain_one_below(

@@ -404,7 +404,12 @@ def record_findings(subject: str, policy: Policy) -> list[Finding]:
                 domain,
                 "The DMARC record uses removed tags: "
                 + ", ".join(f"{i.tag}={i.value}" for i in removed),
-                f"{quoted}. " + "; ".join(i.message for i in removed) + "." + advice,
+                f"{quoted}. "
+                + ", ".join(f"`{i.tag}`" for i in removed)
+                + (" was" if len(removed) == 1 else " were")
+                + " removed from DMARC by RFC 9989; receivers ignore "
+                + ("it." if len(removed) == 1 else "them.")
+                + advice,
                 f"Publish {txt(name, render(record, changes))}.",
                 tags=[i.tag for i in removed],
             )
@@ -1029,8 +1034,8 @@ def _host_findings(
                     host.name,
                     f"{host.name} has not authorised DMARC reports ({which}) for {policy_domain}",
                     f"{host.name} belongs to {host.org.domain}, {policy_domain} to "
-                    f"{own_org.domain}, so receivers first ask TXT {host.query}: "
-                    f"{host.auth_lookup}. Without it they send no reports there.",
+                    f"{own_org.domain}, so receivers first look for an authorisation: "
+                    f"{host.auth_lookup}. Without one they send no reports there.",
                     f"The operator of {host.name} must publish {txt(host.query, 'v=DMARC1')} "
                     f"(or, for every domain, {txt('*._report._dmarc.' + host.name, 'v=DMARC1')}"
                     "); or point the URI at a mailbox in your own domain.",
