@@ -293,6 +293,47 @@ def test_a_failed_include_is_unknown_and_the_rest_is_still_checked(faulty: TinyD
     assert "spf.valid" not in passed(report)
 
 
+def test_hostile_answers_give_clear_findings_not_crashes(fault_dns: TinyDns) -> None:
+    from dnslib import CNAME, QTYPE, RR, TXT
+
+    many = "v=spf1 " + " ".join(f"ip4:198.51.100.{i % 250}" for i in range(300)) + " -all"
+    long_label = "x" * 70
+    fault_dns.faults.clear()
+    fault_dns.set_records(
+        [
+            RR("garbage.hostile.test", QTYPE.TXT, rdata=TXT([b"v=spf1 a:\xff\xfe\x01 -all"])),
+            RR(
+                "huge.hostile.test",
+                QTYPE.TXT,
+                rdata=TXT([many[i : i + 255].encode() for i in range(0, len(many), 255)]),
+            ),
+            RR(
+                "badname.hostile.test",
+                QTYPE.TXT,
+                rdata=TXT([f"v=spf1 include:{long_label}.hostile.test -all".encode()]),
+            ),
+            RR("cname.hostile.test", QTYPE.TXT, rdata=TXT([b"v=spf1 include:a.hostile.test -all"])),
+            RR("a.hostile.test", QTYPE.CNAME, rdata=CNAME("b.hostile.test")),
+            RR("b.hostile.test", QTYPE.CNAME, rdata=CNAME("a.hostile.test")),
+        ]
+    )
+    try:
+        with _fault_engine(fault_dns) as engine:
+            garbage = failed(run(engine, "garbage.hostile.test"))
+            huge = run(engine, "huge.hostile.test")
+            badname = failed(run(engine, "badname.hostile.test"))
+            cname = run(engine, "cname.hostile.test")
+    finally:
+        fault_dns.set_records([])
+    assert "visible ASCII" in garbage["spf.syntax_error"].detail
+    assert huge.facts["spf"].lookups == 0
+    assert "spf.record_too_long" in failed(huge)
+    assert "not a valid domain name" in badname["spf.include_target_missing"].detail
+    unknown = [f for f in cname.findings if f.status is Status.UNKNOWN]
+    assert [f.id for f in unknown] == ["spf.lookup_failed"]
+    assert "CNAME loop" in unknown[0].detail
+
+
 # -- check_host against Knot ---------------------------------------------------------------
 
 
