@@ -331,3 +331,15 @@ def test_the_engine_runs_the_check_and_serialises_its_facts(
     data = report.to_json()
     assert data["facts"]["dmarc"]["policy_domain"] == "spnone.dmarc-tags.test"
     assert data["facts"]["dmarc"]["walk"][0]["query"] == "_dmarc.spnone.dmarc-tags.test"
+
+
+def test_an_authorisation_may_redirect_reports_only_within_its_own_host(
+    servers: tuple[Nameserver, ...],
+) -> None:
+    section = check(servers, "overridden.dmarc-reports.test")
+    assert ids(section) == set()
+    passed = one(section, "dmarc.report_destination_authorized")
+    assert passed.data["override"] == ["mailto:other@over.dmarc-rcv.test"]
+    assert passed.data["override_ignored"] == ["mailto:x@dmarc-good.test"]
+    (destination,) = section.facts.destinations
+    assert destination.override == ("mailto:other@over.dmarc-rcv.test",)

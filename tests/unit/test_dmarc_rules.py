@@ -482,3 +482,12 @@ def test_in_the_legacy_view_several_records_at_the_domain_end_discovery() -> Non
         "a.example.com", answers, names, method="rfc9989", organizational="x", author_exists=True
     )
     assert current.requested == "quarantine"
+
+
+def test_an_authorisation_rua_counts_only_for_the_same_host() -> None:
+    used, ignored = dmarc.authorization_override(
+        "reports.example.net",
+        ["v=DMARC1; rua=mailto:a@reports.example.net,mailto:b@example.org"],
+    )
+    assert used == ("mailto:a@reports.example.net",) and ignored == ("mailto:b@example.org",)
+    assert dmarc.authorization_override("reports.example.net", ["v=DMARC1"]) == ((), ())

@@ -33,6 +33,7 @@ from .dmarc_record import (
     ReportUri,
     TagIssue,
     looks_like_dmarc,
+    parse,
     render,
     repair_version,
     starts_with_version,
@@ -240,6 +241,8 @@ class ReportDestination:
     authorized: bool | None = None
     receives_mail: bool | None = None
     reason: str = ""
+    #: rua URIs the destination's authorisation record redirects the reports to.
+    override: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -880,6 +883,7 @@ async def _destinations(
             host.authorized,
             host.receives_mail,
             host.reason,
+            host.override if tag == "rua" else (),
         )
         out.append(destination)
     for host_name in hosts:
@@ -901,6 +905,8 @@ class _Host:
     receives_mail: bool | None = None
     mail_detail: str = ""
     reason: str = ""
+    override: tuple[str, ...] = ()
+    override_ignored: tuple[str, ...] = ()
 
 
 async def _destination_host(
@@ -945,19 +951,35 @@ async def _destination_host(
             mail_detail=mail_detail,
             reason=auth.describe(),
         )
-    texts = auth.texts() if auth.ok else ()
-    authorized = any(starts_with_version(t) for t in texts)
+    texts = tuple(t for t in (auth.texts() if auth.ok else ()) if starts_with_version(t))
+    override, ignored = authorization_override(host, texts)
     return _Host(
         host,
         walked,
         True,
         query,
-        authorized,
+        bool(texts),
         texts,
         auth.describe(),
         receives,
         mail_detail,
+        override=override,
+        override_ignored=ignored,
     )
+
+
+def authorization_override(
+    host: str, texts: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ``rua`` URIs an authorisation record puts in place of the original (RFC 9990 §4):
+    only those with the destination's own host count; (used, ignored)."""
+    for text in texts:
+        record = parse(text)
+        if record is not None and record.rua:
+            used = tuple(u.raw for u in record.rua if u.domain == host)
+            ignored = tuple(u.raw for u in record.rua if u.domain != host)
+            return used, ignored
+    return (), ()
 
 
 async def _not_mail() -> tuple[bool | None, str]:
@@ -1024,7 +1046,20 @@ def _host_findings(
                 REPORT_AUTHORIZED.passed(
                     host.name,
                     f"{host.name} accepts DMARC reports ({which}) for {policy_domain}",
-                    f"TXT {host.query}: `{host.auth_texts[0] if host.auth_texts else ''}`.",
+                    f"TXT {host.query}: `{host.auth_texts[0] if host.auth_texts else ''}`."
+                    + (
+                        f" Its rua sends the reports to {', '.join(host.override)} instead."
+                        if host.override
+                        else ""
+                    )
+                    + (
+                        f" Its rua {', '.join(host.override_ignored)} is ignored: an "
+                        f"authorisation may only redirect within {host.name}."
+                        if host.override_ignored
+                        else ""
+                    ),
+                    override=list(host.override),
+                    override_ignored=list(host.override_ignored),
                     **data,
                 )
             )
