@@ -541,6 +541,14 @@ def test_an_answer_over_450_octets_is_too_long() -> None:
     assert "spf.record_too_long" not in by_id(facts_for(node("example.com", "v=spf1 -all")))
 
 
+def test_other_txt_records_in_a_long_answer_are_named_in_the_fix() -> None:
+    tree = node("example.com", "v=spf1 ip4:192.0.2.1 -all")
+    alone = facts_for(tree, strings=(400,), answer_octets=len("example.com") + 400 + 100)
+    assert "verification tokens" in by_id(alone)["spf.record_too_long"].fix
+    only = facts_for(tree, strings=(460,), answer_octets=len("example.com") + 460)
+    assert "verification tokens" not in by_id(only)["spf.record_too_long"].fix
+
+
 def test_a_type99_record_is_info() -> None:
     facts = facts_for(node("example.com", "v=spf1 -all"), type99=("v=spf1 -all",))
     finding = by_id(facts)["spf.type99_record"]

@@ -528,7 +528,15 @@ def findings(facts: SpfFacts) -> list[Finding]:
                 f"{ANSWER_OCTETS}). Record: `{tree.record}`",
                 "Shorten the record: merge ip4:/ip6: ranges into wider CIDR blocks, remove "
                 "terms of services you no longer use, or move a service's terms to an include "
-                "under a name of your own (e.g. `_spf." + domain + "`).",
+                "under a name of your own (e.g. `_spf."
+                + domain
+                + "`)."
+                + (
+                    " Other TXT records at the name travel in the same answer: remove those no "
+                    "longer needed (old verification tokens)."
+                    if facts.answer_octets - len(domain) > sum(facts.strings)
+                    else ""
+                ),
                 octets=facts.answer_octets,
             )
         )
