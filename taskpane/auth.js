@@ -1,0 +1,88 @@
+// Sign-in: nested app authentication (MSAL.js createNestablePublicClientApplication) where
+// Outlook supports it, the Office dialog hosting auth-dialog.html where it does not. Only
+// access tokens for our API ever leave this module; ID tokens are never sent anywhere.
+// MSAL.js is the pinned browser bundle the service serves (window.msal).
+
+import { openDialog, supportsNestedAppAuth } from "./office-context.js";
+
+export class SignInError extends Error {
+  constructor(code, reason = "") {
+    super(reason || code);
+    this.code = code; // "declined" | "failed" | "unavailable"
+    this.reason = reason;
+  }
+}
+
+function isInteractionRequired(error) {
+  const msal = globalThis.msal;
+  return Boolean(
+    (msal && msal.InteractionRequiredAuthError && error instanceof msal.InteractionRequiredAuthError) ||
+      (error && /interaction_required|consent_required|login_required/.test(error.errorCode || "")),
+  );
+}
+
+function isDeclined(error) {
+  const code = (error && (error.errorCode || error.code)) || "";
+  return /user_cancelled|access_denied|declined|popup_window_error/.test(code);
+}
+
+/**
+ * A token source for the pane. With no client id configured (the service's loopback
+ * development mode) it hands out no token at all.
+ */
+export function createAuth({ clientId, authority, scope }) {
+  let appPromise = null;
+  const scopes = [scope || `api://${clientId}/access_as_user`];
+
+  async function nestedApp() {
+    if (!appPromise) {
+      appPromise = globalThis.msal.createNestablePublicClientApplication({
+        auth: { clientId, authority },
+      });
+    }
+    return appPromise;
+  }
+
+  async function viaNaa() {
+    const app = await nestedApp();
+    try {
+      const result = await app.acquireTokenSilent({ scopes });
+      return result.accessToken;
+    } catch (error) {
+      if (!isInteractionRequired(error)) throw new SignInError("failed", error.message || String(error));
+    }
+    try {
+      const result = await app.acquireTokenPopup({ scopes });
+      return result.accessToken;
+    } catch (error) {
+      if (isDeclined(error)) throw new SignInError("declined");
+      throw new SignInError("failed", error.message || String(error));
+    }
+  }
+
+  async function viaDialog() {
+    const url = new URL("auth-dialog.html", globalThis.location.href);
+    url.searchParams.set("scope", scopes[0]);
+    let message;
+    try {
+      message = await openDialog(url.toString());
+    } catch (error) {
+      if (error && error.code === "declined") throw new SignInError("declined");
+      throw new SignInError("unavailable", (error && error.message) || "no Office dialog");
+    }
+    const data = JSON.parse(message);
+    if (data.error) {
+      throw new SignInError(isDeclined({ errorCode: data.error }) ? "declined" : "failed", data.error);
+    }
+    return data.accessToken;
+  }
+
+  return {
+    enabled: Boolean(clientId),
+    async token() {
+      if (!clientId) return null;
+      if (globalThis.msal && supportsNestedAppAuth()) return viaNaa();
+      return viaDialog();
+    },
+  };
+}

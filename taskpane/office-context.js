@@ -1,0 +1,164 @@
+// The only module that touches Office.js: it turns Outlook's callback API into promises
+// that resolve to plain values (and to "nothing" on failure), so the rest of the pane
+// never needs Outlook to run or to be tested.
+
+const READY_TIMEOUT_MS = 3000;
+
+function office() {
+  return typeof globalThis.Office === "undefined" ? null : globalThis.Office;
+}
+
+/** Waits for Office.js; resolves {host, platform} or {host: null} outside Office. */
+export async function ready() {
+  const O = office();
+  if (!O || typeof O.onReady !== "function") return { host: null, platform: null };
+  const timeout = new Promise((resolve) =>
+    setTimeout(() => resolve({ host: null, platform: null }), READY_TIMEOUT_MS),
+  );
+  try {
+    return await Promise.race([O.onReady(), timeout]);
+  } catch {
+    return { host: null, platform: null };
+  }
+}
+
+/** True when the pane runs inside Outlook with a message open. */
+export function inOutlook(info) {
+  const O = office();
+  return Boolean(
+    info && info.host === "Outlook" && O && O.context && O.context.mailbox && O.context.mailbox.item,
+  );
+}
+
+function item() {
+  return office().context.mailbox.item;
+}
+
+function asPromise(call) {
+  return new Promise((resolve) => {
+    try {
+      call((result) => {
+        const O = office();
+        const ok = result && result.status === (O.AsyncResultStatus?.Succeeded ?? "succeeded");
+        resolve(ok ? result.value : null);
+      });
+    } catch {
+      resolve(null);
+    }
+  });
+}
+
+function addressOf(value) {
+  if (!value) return "";
+  if (typeof value === "string") return value;
+  return value.emailAddress || "";
+}
+
+/** The From address: compose mode reads it asynchronously, read mode has it as a value. */
+export async function readFrom() {
+  const current = item();
+  const from = current.from;
+  if (from && typeof from.getAsync === "function") {
+    return addressOf(await asPromise((cb) => from.getAsync(cb)));
+  }
+  if (from) return addressOf(from);
+  const profile = office().context.mailbox.userProfile;
+  return profile ? profile.emailAddress || "" : "";
+}
+
+/** To, Cc and Bcc addresses, deduplicated, in order. */
+export async function readRecipients() {
+  const current = item();
+  const fields = ["to", "cc", "bcc"].map((name) => current[name]).filter(Boolean);
+  const lists = await Promise.all(
+    fields.map((field) =>
+      typeof field.getAsync === "function"
+        ? asPromise((cb) => field.getAsync(cb))
+        : Promise.resolve(field),
+    ),
+  );
+  const seen = new Set();
+  const out = [];
+  for (const list of lists) {
+    for (const entry of list || []) {
+      const address = addressOf(entry).trim();
+      if (address && !seen.has(address.toLowerCase())) {
+        seen.add(address.toLowerCase());
+        out.push(address);
+      }
+    }
+  }
+  return out;
+}
+
+/** Calls back when the recipients or the From address change while the pane is open. */
+export function onItemChanged(callback) {
+  const O = office();
+  const current = item();
+  if (typeof current.addHandlerAsync !== "function" || !O.EventType) return;
+  for (const type of [O.EventType.RecipientsChanged, O.EventType.FromChanged]) {
+    if (type) {
+      try {
+        current.addHandlerAsync(type, () => callback(type), () => {});
+      } catch {
+        // an older client without this event: the pane still has its "Check again" button
+      }
+    }
+  }
+}
+
+/** Is Office's theme dark? null when Office gives no theme (then the browser's is used). */
+export function officeThemeIsDark() {
+  const O = office();
+  const theme = O && O.context && O.context.officeTheme;
+  if (!theme || !theme.bodyBackgroundColor) return null;
+  const hex = theme.bodyBackgroundColor.replace("#", "");
+  if (!/^[0-9a-f]{6}$/i.test(hex)) return null;
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5;
+}
+
+/** Whether Outlook supports nested app authentication (it cannot be declared in the manifest). */
+export function supportsNestedAppAuth() {
+  const O = office();
+  try {
+    return Boolean(O && O.context.requirements.isSetSupported("NestedAppAuth", "1.1"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens the sign-in page in an Office dialog (the fallback where NAA is missing) and
+ * resolves with the message it sends back, or rejects with {code: "declined"} when the
+ * user closes it.
+ */
+export function openDialog(url) {
+  const O = office();
+  return new Promise((resolve, reject) => {
+    if (!O || !O.context || !O.context.ui) {
+      reject({ code: "unsupported" });
+      return;
+    }
+    O.context.ui.displayDialogAsync(url, { height: 60, width: 30 }, (result) => {
+      if (result.status !== O.AsyncResultStatus.Succeeded) {
+        reject({ code: "dialog_failed", message: result.error && result.error.message });
+        return;
+      }
+      const dialog = result.value;
+      dialog.addEventHandler(O.EventType.DialogMessageReceived, (arg) => {
+        dialog.close();
+        resolve(arg.message);
+      });
+      dialog.addEventHandler(O.EventType.DialogEventReceived, () => {
+        reject({ code: "declined" });
+      });
+    });
+  });
+}
+
+/** From inside the dialog page: hands the result to the pane. */
+export function messageParent(text) {
+  const O = office();
+  O.context.ui.messageParent(text);
+}
