@@ -20,6 +20,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.knot",
     "tests.fixtures.tiny_dns",
+    "tests.fixtures.hostile_smtp",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
