@@ -72,9 +72,9 @@ class CheckContext:
 
 def default_checks() -> dict[str, CheckFn]:
     """The checks of a sender-domain request, by section name, in display order."""
-    from .checks import dmarc, mx
+    from .checks import dmarc, mx, spf
 
-    return {"mx": mx.check, "dmarc": dmarc.check}
+    return {"mx": mx.check, "spf": spf.check, "dmarc": dmarc.check}
 
 
 def make_dns_cache(settings: Settings) -> DnsCache:

@@ -183,3 +183,34 @@ def test_edns_lets_a_large_answer_arrive_over_udp(faults: TinyDns) -> None:
     lookup = ask(r, "big.fault.test", "TXT")
     assert len(lookup.texts()[0]) == 710
     assert r.stats.tcp == 0
+
+
+def test_a_server_that_answers_only_garbage_gives_a_malformed_answer_error() -> None:
+    import socket
+    import threading
+
+    from tests.conftest import addr
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((addr(55), 53))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            sock.sendto(data[:2] + b"\x81\x80\xff\xff garbage", peer)  # right id, nonsense body
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        lookup = ask(resolver_for(f"{addr(55)}:53", timeout=0.5), "fault.test", "TXT")
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
+    assert lookup.outcome is Outcome.ERROR
+    assert lookup.reason.startswith("malformed answer")

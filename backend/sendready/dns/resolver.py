@@ -7,14 +7,18 @@ import asyncio
 import enum
 import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+import dns.asyncbackend
 import dns.asyncquery
 import dns.edns
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
 import dns.rcode
@@ -466,14 +470,7 @@ class Resolver:
     ) -> dns.message.Message:
         started = time.monotonic()
         try:
-            return await dns.asyncquery.udp(
-                query,
-                server.host,
-                timeout=timeout,
-                port=server.port,
-                ignore_unexpected=True,
-                raise_on_truncation=True,
-            )
+            return await _udp(query, server, timeout)
         except dns.message.Truncated:
             self.stats.tcp += 1
             if stats is not None:
@@ -543,6 +540,51 @@ class DnsSession:
         after: Lookup | Sequence[Lookup] | None = None,
     ) -> list[Lookup]:
         return list(await asyncio.gather(*(self.query(n, t, after=after) for n, t in questions)))
+
+
+async def _udp(
+    query: dns.message.Message, server: Nameserver, timeout: float
+) -> dns.message.Message:
+    """One UDP exchange that keeps an answer with a malformed record (dropping that record)
+    instead of discarding the whole answer, and ignores packets that are not the reply."""
+    backend = dns.asyncbackend.get_default_backend()
+    family = dns.inet.af_for_address(server.host)
+    destination: tuple[Any, ...] = (
+        (server.host, server.port) if family == socket.AF_INET else (server.host, server.port, 0, 0)
+    )
+    expiration = time.time() + timeout
+    sock = await backend.make_socket(family, socket.SOCK_DGRAM)  # type: ignore[no-untyped-call]
+    garbage: dns.exception.DNSException | None = None
+    async with sock:
+        await dns.asyncquery.send_udp(sock, query, destination, expiration)
+        while True:
+            left = expiration - time.time()
+            if left <= 0:
+                if garbage is not None:
+                    raise garbage  # only unparseable replies came: say so, not "no answer"
+                raise dns.exception.Timeout()  # type: ignore[no-untyped-call]
+            try:
+                wire, source = await sock.recvfrom(65535, left)
+            except dns.exception.Timeout:
+                if garbage is not None:
+                    raise garbage from None
+                raise
+            if source[0] != server.host or source[1] != server.port:
+                continue
+            try:
+                response = dns.message.from_wire(
+                    wire, raise_on_truncation=True, continue_on_error=True
+                )
+            except dns.message.Truncated:
+                raise
+            except dns.exception.DNSException as exc:
+                garbage = exc  # keep waiting for the real reply until the timeout
+                continue
+            if not query.is_response(response):
+                if response.errors:
+                    garbage = dns.exception.FormError(str(response.errors[0].exception))  # type: ignore[no-untyped-call]
+                continue
+            return response
 
 
 def _depth_of(after: Lookup | Sequence[Lookup] | None) -> int:
