@@ -9,6 +9,11 @@ from tests.conftest import ROOT
 
 CONTRACT = {
     "mx.missing", "mx.null_mx_on_sending_domain", "mx.cname", "mx.no_address", "mx.private_address",
+    "spf.missing", "spf.multiple_records", "spf.syntax_error", "spf.too_many_lookups",
+    "spf.too_many_void_lookups", "spf.include_loop", "spf.permissive_all",
+    "spf.sender_not_authorized",
+    "dmarc.missing", "dmarc.multiple_records", "dmarc.syntax_error", "dmarc.invalid_value",
+    "dmarc.policy_none", "dmarc.report_destination_unauthorized", "dmarc.will_fail",
 }  # fmt: skip
 
 ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
