@@ -23,10 +23,9 @@ Where the suite accepts several results, SendReady gives:
 - ``ptr-limit``: neutral (only the first 10 PTR names are validated, §4.6.4);
 - ``p-macro-multiple``: pass (%{p} prefers a validated name equal to, then under, <domain>).
 
-Known failure: ``null-text`` serves a TXT RR with no character-strings (illegal per RFC 1035).
-dnspython refuses to parse such an answer, so the DNS layer reports a malformed answer and
-check_host() returns temperror instead of pass; it does not crash. Fixing it needs a lenient
-TXT parse in sendready/dns/resolver.py.
+``null-text`` serves a TXT RR with no character-strings (illegal per RFC 1035): the DNS
+layer drops that one malformed record and keeps the rest of the answer, so the other TXT
+record is evaluated (pass), as the suite expects.
 """
 
 from __future__ import annotations
