@@ -23,6 +23,7 @@ export const STRINGS = {
   groupRecipients: "Recipients",
   groupRecipientsHint: "Each recipient's domain",
   groupEmpty: "Nothing to report here.",
+  groupFailed: "Not checked: see the message above.",
   pathNotChecked: "The sending path was not probed in this check.",
   noRecipients: "Add recipients to check their domains.",
   checking: "Checking…",

@@ -120,7 +120,7 @@ export async function run(from, recipients) {
       shownError = info;
       renderError($("error"), info, { onRetry: () => run(from, recipients) });
     }
-    for (const group of groups) renderMessage(bodies[group], t("statusUnknown"), "error");
+    for (const group of groups) renderMessage(bodies[group], t("groupFailed"), "error");
     if (seen.sender || seen.recipients) update();
     else {
       $("verdict").hidden = pending === 0;
@@ -193,8 +193,8 @@ function startStandalone() {
     }
     run(from, splitRecipients($("recipients").value));
   };
+  // fluent-button type="submit" submits the form, by click or by keyboard.
   $("standalone").addEventListener("submit", submit);
-  $("check").addEventListener("click", submit);
   for (const id of ["from", "recipients"]) {
     $(id).addEventListener("keydown", (event) => {
       // Enter in the address field, Ctrl+Enter in the list: fluent-button does not take

@@ -1,0 +1,104 @@
+"""Headless Chromium (the system's, TESTING.md §10.2) driving the real task pane.
+
+Every page gets the route guard: requests to anything but the pane server are aborted;
+the office.js URL is answered with tests/site/office-stub.js and the MSAL.js bundle with
+tests/site/msal-stub.js (sign-in is stubbed at the MSAL boundary only).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, addr
+from tests.fixtures.pane_server import STUB_PATH, PaneServer, pane_servers  # noqa: F401
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SITE = ROOT / "tests" / "site"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {addr(80)}",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install-deps.sh installs chromium")
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Pane:
+    """One browser page on the pane server, with the stubs and the route guard."""
+
+    def __init__(self, page: Any, server: PaneServer) -> None:
+        self.page = page
+        self.server = server
+        self.api_requests: list[dict[str, Any]] = []
+        self.held: list[Any] = []
+        self.api_fault: Callable[[Any], bool] | None = None
+        self.aborted: list[str] = []
+
+    def route(self, route: Any) -> None:
+        url: str = route.request.url
+        base = self.server.base
+        if not url.startswith(base + "/"):
+            self.aborted.append(url)
+            route.abort()
+            return
+        path = url[len(base) :]
+        if path == STUB_PATH:
+            route.fulfill(path=str(SITE / "office-stub.js"), content_type="text/javascript")
+            return
+        if path == "/vendor/msal/msal-browser.min.js":
+            route.fulfill(path=str(SITE / "msal-stub.js"), content_type="text/javascript")
+            return
+        if path.startswith("/api/"):
+            body = route.request.post_data
+            self.api_requests.append(json.loads(body) if body else {})
+            if self.api_fault is not None and self.api_fault(route):
+                return
+        route.continue_()
+
+    def open(self, page: str = "/taskpane.html", stub: dict[str, Any] | None = None) -> Any:
+        if stub is not None:
+            self.page.add_init_script(f"window.__SENDREADY_STUB__ = {json.dumps(stub)};")
+        self.page.goto(self.server.base + page)
+        return self.page
+
+
+@pytest.fixture
+def pane(browser: Any, pane_servers: dict[str, PaneServer]) -> Iterator[Callable[..., Pane]]:
+    contexts: list[Any] = []
+
+    def make(server: str = "dev", color_scheme: str = "light", **kwargs: Any) -> Pane:
+        context = browser.new_context(
+            color_scheme=color_scheme, viewport={"width": 360, "height": 900}, **kwargs
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        pane = Pane(page, pane_servers[server])
+        page.route("**/*", pane.route)
+        return pane
+
+    yield make
+    for context in contexts:
+        context.close()
