@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import ROOT, addr
 from tests.fixtures.pane_server import STUB_PATH, PaneServer, pane_servers  # noqa: F401
 
@@ -85,7 +84,7 @@ class Pane:
 
 
 @pytest.fixture
-def pane(browser: Any, pane_servers: dict[str, PaneServer]) -> Iterator[Callable[..., Pane]]:
+def pane(browser: Any, pane_servers: dict[str, PaneServer]) -> Iterator[Callable[..., Pane]]:  # noqa: F811
     contexts: list[Any] = []
 
     def make(server: str = "dev", color_scheme: str = "light", **kwargs: Any) -> Pane:

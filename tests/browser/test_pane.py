@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from tests.browser.conftest import SCREENSHOTS, Pane
 from tests.fixtures.pane_server import CLIENT_ID
 
@@ -136,7 +135,7 @@ def test_partial_results_show_whichever_answer_arrives_first(pane: Any) -> None:
 
     p.api_fault = hold_sender
     page = outlook(p, to=[f"dan@missing.{Z}"])
-    page.wait_for_selector(f'#recipients-body li[data-id="recipient.domain_missing"]')
+    page.wait_for_selector('#recipients-body li[data-id="recipient.domain_missing"]')
     # The sender's answer is still outstanding: its group says so, the verdict already counts
     # the recipient's problem.
     assert page.locator("#sender-body").get_attribute("aria-busy") == "true"
