@@ -13,5 +13,8 @@ apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
     knot knot-dnsutils postfix sasl2-bin libsasl2-modules redis-server chromium >/dev/null
 [ -x .venv/bin/python ] || python3.11 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# node and npm for the task pane's libraries and JS unit tests; images that ship their own
+# Node.js (with npm inside) keep it, since Debian's npm package would conflict with it.
+command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 nodejs npm >/dev/null
 # The task pane's pinned browser libraries (package-lock.json).
 npm ci --no-audit --no-fund >/dev/null
