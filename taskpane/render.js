@@ -149,7 +149,8 @@ export function renderFinding(finding, { onCopy } = {}) {
         : null,
     ),
   );
-  if (finding.detail) details.append(el("p", { class: "detail" }, richText(finding.detail, onCopy)));
+  // Copy buttons only in the fix: that is where the records to publish are.
+  if (finding.detail) details.append(el("p", { class: "detail" }, richText(finding.detail, null)));
   if (finding.fix) {
     details.append(
       el(

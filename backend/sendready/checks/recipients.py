@@ -370,9 +370,7 @@ async def check_domain(
         )
         return findings, replace(fact, exists=False)
     if mx.failed:
-        findings.append(
-            NO_MAIL.unknown(domain, mx.describe(), recipients=list(recipients)),
-        )
+        findings.append(_unknown_mail(domain, mx, recipients))
         return findings, fact
     fact = replace(fact, exists=True)
     if mx.ok:
@@ -414,7 +412,7 @@ async def check_domain(
             )
         elif a.failed or aaaa.failed:
             failed = a if a.failed else aaaa
-            findings.append(NO_MAIL.unknown(domain, failed.describe(), recipients=list(recipients)))
+            findings.append(_unknown_mail(domain, failed, recipients))
         else:
             findings.append(
                 NO_MAIL.failed(
@@ -437,13 +435,14 @@ def _typo(
 ) -> Finding:
     # A mistyped domain that receives mail (typo-squatters run MX hosts) is the worse case:
     # the message is delivered, to a stranger.
-    seen = (
-        "It does not exist."
-        if mx.outcome is Outcome.NXDOMAIN
-        else "It receives mail, possibly for someone else."
-        if mx.ok
-        else "It publishes no MX."
-    )
+    if mx.outcome is Outcome.NXDOMAIN:
+        seen = "It does not exist."
+    elif mx.ok:
+        seen = "It receives mail, possibly for someone else."
+    elif mx.failed:
+        seen = "Its DNS could not be checked."
+    else:
+        seen = "It publishes no MX."
     fixed = ", ".join(r.rpartition("@")[0] + "@" + guess.domain for r in recipients if "@" in r)
     return POSSIBLE_TYPO.failed(
         domain,
@@ -452,6 +451,15 @@ def _typo(
         f"Change the address to {fixed or guess.domain}."
         + " If the domain is right, ignore this warning.",
         suggestion=guess.domain,
+        recipients=list(recipients),
+    )
+
+
+def _unknown_mail(domain: str, lookup: Lookup, recipients: tuple[str, ...]) -> Finding:
+    return NO_MAIL.unknown(
+        domain,
+        lookup.describe(),
+        title=f"Could not check whether {domain} accepts mail",
         recipients=list(recipients),
     )
 
