@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from tests.browser.conftest import SCREENSHOTS, Pane
+from tests.conftest import ROOT
 from tests.fixtures.pane_server import CLIENT_ID
 
 Z = "recip-cases.test"
@@ -336,3 +337,31 @@ def test_screenshots_light_and_dark(pane: Any, theme: str) -> None:
     path = SCREENSHOTS / f"taskpane-{theme}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
+
+
+def test_real_office_js_outside_outlook_leaves_the_pane_standalone(pane: Any) -> None:
+    # TESTING.md §10.3: Microsoft's office.js (the npm copy, tests only) resolves onReady
+    # with host null outside Outlook; the pane must fall back to its form.
+    dist = ROOT / "node_modules" / "@microsoft" / "office-js" / "dist"
+    if not (dist / "office.js").is_file():
+        pytest.fail("node_modules/@microsoft/office-js is missing: run `npm ci`")
+    p = pane()
+    served: list[str] = []
+
+    def office_js(route: Any) -> None:
+        name = route.request.url.split("/test-site/", 1)[1].split("?")[0]
+        # The pane asks for the configured office.js URL; its siblings load relative to it.
+        name = "office.js" if name == "office-stub.js" else name
+        path = (dist / name).resolve()
+        if not path.is_relative_to(dist.resolve()) or not path.is_file():
+            route.abort()
+            return
+        served.append(name)
+        route.fulfill(path=str(path), content_type="text/javascript")
+
+    p.page.route("**/test-site/**", office_js)
+    page = p.open()
+    page.wait_for_selector("#standalone:not([hidden])")
+    assert "office.js" in served
+    assert page.evaluate("typeof Office.onReady") == "function"
+    assert page.evaluate("Office.context && Office.context.mailbox") is None
