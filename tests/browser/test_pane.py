@@ -365,3 +365,45 @@ def test_real_office_js_outside_outlook_leaves_the_pane_standalone(pane: Any) ->
     assert "office.js" in served
     assert page.evaluate("typeof Office.onReady") == "function"
     assert page.evaluate("Office.context && Office.context.mailbox") is None
+
+
+def test_without_nested_app_auth_the_office_dialog_signs_in(pane: Any) -> None:
+    p = pane("signin")
+    seen: list[str | None] = []
+
+    def record(route: Any) -> bool:
+        seen.append(route.request.headers.get("authorization"))
+        return False
+
+    p.api_fault = record
+    page = outlook(
+        p,
+        to=[],
+        sets={"Mailbox": "1.12"},  # no NestedAppAuth
+        dialog={"message": json.dumps({"accessToken": "dialog-token"})},
+    )
+    page.wait_for_selector(DONE)
+    calls = page.evaluate("window.__office.calls")
+    (opened,) = [c for c in calls if c.startswith("displayDialogAsync ")]
+    assert opened.startswith(f"displayDialogAsync {p.server.base}/auth-dialog.html?scope=")
+    assert "dialog.close" in calls
+    assert page.evaluate("window.__msal.calls") == []  # NAA was not tried
+    assert seen == ["Bearer dialog-token"]
+
+
+def test_closing_the_sign_in_dialog_is_a_declined_sign_in(pane: Any) -> None:
+    p = pane("signin")
+    page = outlook(p, to=[], sets={"Mailbox": "1.12"}, dialog={"closed": True})
+    page.wait_for_selector(DONE)
+    assert page.locator("#error").get_attribute("data-kind") == "declined"
+    assert p.api_requests == []
+
+
+def test_a_dialog_that_cannot_open_is_explained(pane: Any) -> None:
+    p = pane("signin")
+    page = outlook(p, to=[], sets={"Mailbox": "1.12"})
+    page.wait_for_selector(DONE)
+    error = page.locator("#error")
+    assert error.get_attribute("data-kind") == "signin"
+    assert "Sign-in failed" in error.inner_text() and "could not open" in error.inner_text()
+    assert p.api_requests == []

@@ -135,10 +135,29 @@
         userProfile: { emailAddress: state.from, displayName: "Alice" },
       },
       ui: {
-        displayDialogAsync: function () {
+        // cfg.dialog: {message: "..."} answers like auth-dialog.html would; {closed: true}
+        // is the user closing it; absent, the dialog cannot open (error 12007).
+        displayDialogAsync: function (url) {
           var cb = callbackOf(arguments);
+          calls.push("displayDialogAsync " + url);
+          var dialogCfg = cfg.dialog;
           later(function () {
-            cb({ status: Status.Failed, error: { code: 12007, message: "dialogs are not stubbed" } });
+            if (!dialogCfg) {
+              cb({ status: Status.Failed, error: { code: 12007, message: "the dialog could not open" } });
+              return;
+            }
+            var events = {};
+            cb(result({
+              addEventHandler: function (type, handler) { events[type] = handler; },
+              close: function () { calls.push("dialog.close"); },
+            }));
+            later(function () {
+              if (dialogCfg.closed) {
+                events.dialogEventReceived && events.dialogEventReceived({ error: 12006 });
+              } else {
+                events.dialogMessageReceived && events.dialogMessageReceived({ message: dialogCfg.message });
+              }
+            });
           });
         },
       },
