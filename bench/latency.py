@@ -67,6 +67,8 @@ SES_SELECTORS = (
 
 DOCUMENTATION_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 
+BURST = 20  # questions in flight at once for the server's own share of a round trip
+
 CHECK_BUDGET_S = 10.0  # far above any expected run: a run that hits it is a finding in itself
 CHILD_TIMEOUT_S = 60.0  # hard bound on one child process
 OVERALL_TIMEOUT_S = 1800.0  # hard bound on the whole benchmark
@@ -307,6 +309,40 @@ def _ask_soa(name: str, timeout: float = 2.0) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def _burst_answer_ms(count: int, timeout: float = 5.0) -> tuple[float, float]:
+    """Median and slowest answer in ms when ``count`` questions are in flight at once, as
+    in a wide wave of a check: the server's own share of each round trip."""
+    import selectors
+
+    from dnslib import DNSRecord
+
+    selector = selectors.DefaultSelector()
+    sent: dict[socket.socket, float] = {}
+    times: list[float] = []
+    try:
+        for i in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            question = DNSRecord.question(FIXTURES[i % len(FIXTURES)].domain, "TXT")
+            sent[sock] = time.perf_counter()
+            sock.sendto(question.pack(), (ADDRESS, PORT))
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while len(times) < count and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=max(deadline - time.monotonic(), 0)):
+                sock = key.fileobj  # type: ignore[assignment]
+                sock.recv(65535)
+                times.append((time.perf_counter() - sent[sock]) * 1000)
+                selector.unregister(sock)
+    finally:
+        for sock in sent:
+            sock.close()
+        selector.close()
+    if len(times) < count:
+        raise BenchError(f"only {len(times)} of {count} answers within {timeout:g} s")
+    return statistics.median(times), max(times)
+
+
 def _wait_dns_ready(timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -404,16 +440,10 @@ class Series:
         return max(values) if values else float("nan")
 
 
-def measure(
-    server: Any,
-    tool: str,
-    fixture: Fixture,
-    delay_ms: float,
-    runs: int,
-    workdir: str,
-    deadline: float,
-) -> Series:
-    series = Series(tool, fixture.domain, delay_ms)
+def run_once(
+    server: Any, tool: str, fixture: Fixture, delay_ms: float, workdir: str
+) -> dict[str, Any]:
+    """One fresh process of ``tool`` on ``fixture`` with the server at ``delay_ms``."""
     server.delay_ms = delay_ms
     if tool == "sendready":
         python = PROJECT_PYTHON
@@ -421,31 +451,26 @@ def measure(
     else:
         python = CHECKDMARC_PYTHON
         args = ["--child-checkdmarc", fixture.domain]
-    for _ in range(runs):
-        if time.monotonic() > deadline:
-            raise BenchError(f"overall time limit reached during {tool} {fixture.domain}")
-        server.seen.clear()
-        result, wall_ms = run_child(python, args, workdir)
-        seen = list(server.seen)
-        split = result.get("split_monotonic")
-        if split is not None:
-            seen = [s for s in seen if s.arrived < split]  # the first (cold) check only
-        result["process_ms"] = wall_ms
-        result["server_queries"] = len(seen)
-        began, ended = result.get("began_monotonic"), result.get("ended_monotonic")
-        if seen and began is not None and ended is not None:
-            # Where the check's time went: before its first query reached the server,
-            # between that and the last answer leaving, and after it.
-            result["before_dns_ms"] = (min(q.arrived for q in seen) - began) * 1000
-            result["dns_span_ms"] = (
-                max(q.answered for q in seen) - min(q.arrived for q in seen)
-            ) * 1000
-            result["after_dns_ms"] = (ended - max(q.answered for q in seen)) * 1000
-        waves = sequential_waves(seen)
-        result["sequential_depth"] = len(waves)
-        result["waves"] = [[f"{s.rdtype} {s.name}" for s in wave] for wave in waves]
-        series.runs.append(result)
-    return series
+    server.seen.clear()
+    result, wall_ms = run_child(python, args, workdir)
+    seen = list(server.seen)
+    split = result.get("split_monotonic")
+    if split is not None:
+        seen = [s for s in seen if s.arrived < split]  # the first (cold) check only
+    result["process_ms"] = wall_ms
+    result["server_queries"] = len(seen)
+    began, ended = result.get("began_monotonic"), result.get("ended_monotonic")
+    if seen and began is not None and ended is not None:
+        # Where the check's time went: before its first query reached the server,
+        # between that and the last answer leaving, and after it.
+        first, last = min(q.arrived for q in seen), max(q.answered for q in seen)
+        result["before_dns_ms"] = (first - began) * 1000
+        result["dns_span_ms"] = (last - first) * 1000
+        result["after_dns_ms"] = (ended - last) * 1000
+    waves = sequential_waves(seen)
+    result["sequential_depth"] = len(waves)
+    result["waves"] = [[f"{s.rdtype} {s.name}" for s in wave] for wave in waves]
+    return result
 
 
 # -- the report ------------------------------------------------------------------------
@@ -528,7 +553,8 @@ def details(results: dict[str, Any]) -> str:
             f"{delay:g} ms): before the first query {s0['before_dns_ms']:.0f} / "
             f"{s20['before_dns_ms']:.0f}; first query to last answer {s0['dns_span_ms']:.0f} / "
             f"{s20['dns_span_ms']:.0f}; after the last answer {s0['after_dns_ms']:.0f} / "
-            f"{s20['after_dns_ms']:.0f}"
+            f"{s20['after_dns_ms']:.0f}; round trips waited from the DNS span alone "
+            f"{(s20['dns_span_ms'] - s0['dns_span_ms']) / delay:.1f}"
         )
         out.append(f"    queries by wave, last run at {delay:g} ms:")
         out.extend(_describe_waves(last["waves"]))
@@ -571,10 +597,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
     try:
         server.delay_ms = args.delay
         one_answer_ms = statistics.median(_ask_soa(FIXTURES[0].domain) for _ in range(9))
+        burst = [_burst_answer_ms(BURST) for _ in range(3)]
+        burst_median = statistics.median(b[0] for b in burst)
+        burst_max = statistics.median(b[1] for b in burst)
+        load_before = os.getloadavg()[0]
         # A discarded first run of each tool, so compiling .pyc files is not measured.
-        measure(server, "sendready", FIXTURES[0], 0.0, 1, workdir, deadline)
+        run_once(server, "sendready", FIXTURES[0], 0.0, workdir)
         if use_checkdmarc:
-            measure(server, "checkdmarc", FIXTURES[0], 0.0, 1, workdir, deadline)
+            run_once(server, "checkdmarc", FIXTURES[0], 0.0, workdir)
         fixtures = []
         for fixture in FIXTURES:
             entry: dict[str, Any] = {"domain": fixture.domain, "label": fixture.label}
@@ -582,11 +612,21 @@ def run_benchmark(args: argparse.Namespace) -> int:
             plan = [("sendready", 0.0), ("sendready", args.delay)]
             if use_checkdmarc:
                 plan.append(("checkdmarc", args.delay))
-            for tool, delay in plan:
-                series = measure(server, tool, fixture, delay, args.runs, workdir, deadline)
+            series = {cell: Series(cell[0], fixture.domain, cell[1]) for cell in plan}
+            # The cells take turns run by run, so a burst of load on this shared machine
+            # falls on all of them rather than on one.
+            for _ in range(args.runs):
+                for tool, delay in plan:
+                    if time.monotonic() > deadline:
+                        raise BenchError(f"overall time limit reached at {fixture.domain}")
+                    run = run_once(server, tool, fixture, delay, workdir)
+                    if tool == "sendready" and "smtp" in run["areas"]:
+                        raise BenchError("SMTP findings in a benchmark run: probes were not off")
+                    series[(tool, delay)].runs.append(run)
+            for (tool, delay), cell in series.items():
                 key = "checkdmarc" if tool == "checkdmarc" else f"{tool}@{delay:g}"
                 entry[key] = {
-                    k: series.median(k)
+                    k: cell.median(k)
                     for k in (
                         "check_ms",
                         "process_ms",
@@ -599,18 +639,19 @@ def run_benchmark(args: argparse.Namespace) -> int:
                         "dns_span_ms",
                         "after_dns_ms",
                     )
-                } | {"peak_rss_kib": series.peak("peak_rss_kib")}
-                entry[key]["runs_check_ms"] = [round(r["check_ms"], 1) for r in series.runs]
-                last[tool] = series.runs[-1]
-                if tool == "sendready" and any("smtp" in r["areas"] for r in series.runs):
-                    raise BenchError("SMTP findings in a benchmark run: probes were not off")
+                } | {"peak_rss_kib": cell.peak("peak_rss_kib")}
+                entry[key]["runs_check_ms"] = [round(r["check_ms"], 1) for r in cell.runs]
+                last[tool] = cell.runs[-1]
             entry["last_runs"] = last
             fixtures.append(entry)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    load_after = os.getloadavg()[0]
     results = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "burst": {"count": BURST, "median_ms": burst_median, "max_ms": burst_max},
+        "load_average_1min": [load_before, load_after],
         "runs": args.runs,
         "delay_ms": args.delay,
         "one_answer_ms": one_answer_ms,
@@ -620,7 +661,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     notes = details(results)
     header = (
         f"SendReady latency benchmark, {results['when']}: median of {args.runs} fresh "
-        f"processes per cell; one answer at {args.delay:g} ms takes {one_answer_ms:.1f} ms."
+        f"processes per cell, taking turns; one answer at {args.delay:g} ms takes "
+        f"{one_answer_ms:.1f} ms alone, {burst_median:.1f} ms (slowest {burst_max:.1f} ms) with "
+        f"{BURST} in flight; load average {load_before:.2f} before, {load_after:.2f} after."
     )
     print(header)
     print()
