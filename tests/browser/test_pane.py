@@ -407,3 +407,33 @@ def test_a_dialog_that_cannot_open_is_explained(pane: Any) -> None:
     assert error.get_attribute("data-kind") == "signin"
     assert "Sign-in failed" in error.inner_text() and "could not open" in error.inner_text()
     assert p.api_requests == []
+
+
+def test_changing_recipients_in_outlook_checks_again(pane: Any) -> None:
+    p = pane()
+    page = outlook(p, to=[f"bob@good.{Z}"])
+    page.wait_for_selector(DONE)
+    first = len(p.api_requests)
+    page.evaluate(f"window.__office.setRecipients(['dan@missing.{Z}'])")
+    page.wait_for_selector(f'#context-to:has-text("dan@missing.{Z}")')
+    page.wait_for_selector(DONE)
+    assert [r["recipients"] for r in p.api_requests[first:]] == [[], [f"dan@missing.{Z}"]]
+
+
+def test_the_pane_runs_under_its_csp_without_violations(pane: Any) -> None:
+    p = pane()
+    violations: list[str] = []
+    p.page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    p.page.add_init_script("window.__SENDREADY_STUB__ = {host: null};")
+    response = p.page.goto(p.server.base + "/taskpane.html")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors" in csp
+    p.page.wait_for_selector("#standalone:not([hidden])")
+    p.page.fill("#from", SENDER)
+    p.page.locator("#check").click()
+    p.page.wait_for_selector(DONE)
+    assert violations == []
