@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 from tests.conftest import ROOT, addr
 from tests.fixtures.pane_server import STUB_PATH, PaneServer, pane_servers  # noqa: F401
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SITE = ROOT / "tests" / "site"
@@ -38,7 +37,7 @@ FLAGS = [
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/install-deps.sh installs chromium")
-    with playwright_sync.sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield browser
         browser.close()
