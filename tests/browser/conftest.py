@@ -18,6 +18,9 @@ from playwright.sync_api import sync_playwright
 from tests.conftest import ROOT, addr
 from tests.fixtures.pane_server import STUB_PATH, PaneServer, pane_servers  # noqa: F401
 
+from sendready.config import Settings
+
+CDN_OFFICE_JS = Settings().office_js_url
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SITE = ROOT / "tests" / "site"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -57,6 +60,10 @@ class Pane:
     def route(self, route: Any) -> None:
         url: str = route.request.url
         base = self.server.base
+        if url == CDN_OFFICE_JS:
+            # A server left at the production setting: the request never leaves Chromium.
+            route.fulfill(path=str(SITE / "office-stub.js"), content_type="text/javascript")
+            return
         if not url.startswith(base + "/"):
             self.aborted.append(url)
             route.abort()
