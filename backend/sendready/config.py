@@ -143,6 +143,48 @@ class Settings:
         "Where the task pane loads office.js; Microsoft's CDN (tests: the Office stub).",
     )
 
+    # -- web service -----------------------------------------------------------------
+    listen: str = setting(
+        "127.0.0.1:8443", _str, "Address and port `sendready serve` listens on (`host:port`)."
+    )
+    instance_path: str = setting(
+        "",
+        _str,
+        "Folder for the SQLite history and the development certificate; empty: ./instance.",
+    )
+    tls_cert: str = setting("", _str, "PEM certificate chain for HTTPS; empty: a generated one.")
+    tls_key: str = setting("", _str, "PEM private key of tls_cert.", secret=True)
+    workers: int = setting(0, _int(0, 256), "gunicorn worker processes; 0: sized for the machine.")
+    rate_limit_user: str = setting(
+        "60 per minute", _str, "Checks one user may ask for (Flask-Limiter syntax)."
+    )
+    rate_limit_tenant: str = setting(
+        "1200 per minute", _str, "Checks one tenant may ask for (Flask-Limiter syntax)."
+    )
+    max_body_bytes: int = setting(65_536, _int(1_024, 10_485_760), "Largest API request body.")
+    max_recipients: int = setting(100, _int(0, 10_000), "Recipients one check may name.")
+    report_cache_ttl: float = setting(
+        300.0, _float(0, 86_400), "Seconds a domain's latest report is served from cache."
+    )
+    accept_v1_tokens: bool = setting(
+        False, _bool, "Accept v1 access tokens (aud = App ID URI, iss = token_v1_issuer)."
+    )
+    token_v1_issuer: str = setting(
+        "https://sts.windows.net/{tenantid}/", _str, "Issuer template of v1 access tokens."
+    )
+    app_id_uri: str = setting("", _str, "App ID URI of the API; empty: api://<client_id>.")
+    token_leeway: float = setting(60.0, _float(0, 600), "Clock skew allowed on exp and nbf, s.")
+    jwks_min_refresh: float = setting(
+        60.0, _float(0, 86_400), "Least seconds between JWKS fetches caused by unknown kids."
+    )
+    auth_ca_file: str = setting(
+        "", _path, "CA bundle for Entra ID, Graph and the JWKS; empty: the system store."
+    )
+    graph_url: str = setting("https://graph.microsoft.com", _https_url, "Microsoft Graph base.")
+    smtp_send_scope: str = setting(
+        "https://outlook.office.com/SMTP.Send", _str, "Scope of on-behalf-of tokens for SMTP AUTH."
+    )
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
