@@ -1,0 +1,215 @@
+"""The /api/v1 blueprint: input validation, then the engine; nothing here does DNS or SMTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from ..auth.graph import proxy_addresses
+from ..auth.tokens import Principal
+from ..dns import InvalidInput, normalize_domain, parse_address
+from ..model import CheckRequest, Report
+from .openapi import document
+from .problems import Problem
+from .services import Services
+
+MAX_SELECTORS = 20
+OPTION_KEYS = {"service", "selectors", "probe_smtp", "submission"}
+
+
+def services() -> Services:
+    found = current_app.extensions["sendready"]
+    assert isinstance(found, Services)
+    return found
+
+
+def _body() -> dict[str, Any]:
+    if not request.is_json:
+        raise Problem(415, "send the request as Content-Type: application/json", field="body")
+    try:
+        data = request.get_json()
+    except (BadRequest, UnsupportedMediaType):
+        raise Problem(400, "the body is not valid JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise Problem(400, "the body must be a JSON object", field="body")
+    return data
+
+
+def _string(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise Problem(400, f"{name} must be a string", field=name)
+    return value
+
+
+def parse_check(data: dict[str, Any], max_recipients: int) -> tuple[CheckRequest, bool]:
+    """The CheckRequest a body asks for, and whether it wants the authenticated submission test.
+
+    Wrong shapes and types are 400; well-formed values that cannot be checked (an invalid
+    IDN, a 300-character name) are 422. Both name the field.
+    """
+    unknown = set(data) - {"from", "recipients", "options"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise Problem(400, f"{name} is not a field of a check request", field=name)
+    if "from" not in data:
+        raise Problem(400, "from is required: the sender address or domain", field="from")
+    sender = _string(data["from"], "from").strip()
+    try:
+        if "@" in sender:
+            _, domain = parse_address(sender)
+            address: str | None = sender
+        else:
+            domain, address = normalize_domain(sender), None
+    except InvalidInput as exc:
+        raise Problem(422, str(exc), field="from", reason="invalid_sender") from None
+
+    raw_recipients = data.get("recipients", [])
+    if not isinstance(raw_recipients, list):
+        raise Problem(400, "recipients must be a list of addresses", field="recipients")
+    if len(raw_recipients) > max_recipients:
+        raise Problem(
+            413,
+            f"at most {max_recipients} recipients per check ({len(raw_recipients)} given)",
+            field="recipients",
+            reason="too_many_recipients",
+        )
+    recipients: list[str] = []
+    for index, item in enumerate(raw_recipients):
+        name = f"recipients[{index}]"
+        text = _string(item, name).strip()
+        try:
+            parse_address(text)
+        except InvalidInput as exc:
+            raise Problem(422, str(exc), field=name, reason="invalid_recipient") from None
+        recipients.append(text)
+
+    options = data.get("options", {})
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise Problem(400, "options must be an object", field="options")
+    for key in options:
+        if key not in OPTION_KEYS:
+            raise Problem(400, f"options.{key} is not a known option", field=f"options.{key}")
+    service = options.get("service")
+    if service is not None:
+        service = _string(service, "options.service").strip().lower()[:64] or None
+    selectors_raw = options.get("selectors", [])
+    if not isinstance(selectors_raw, list):
+        raise Problem(400, "options.selectors must be a list", field="options.selectors")
+    if len(selectors_raw) > MAX_SELECTORS:
+        raise Problem(413, f"at most {MAX_SELECTORS} selectors", field="options.selectors")
+    selectors: list[str] = []
+    for index, item in enumerate(selectors_raw):
+        name = f"options.selectors[{index}]"
+        try:
+            selectors.append(normalize_domain(_string(item, name)))
+        except InvalidInput as exc:
+            raise Problem(422, str(exc), field=name) from None
+    flags: dict[str, bool] = {}
+    for key in ("probe_smtp", "submission"):
+        value = options.get(key, key == "probe_smtp")
+        if not isinstance(value, bool):
+            raise Problem(400, f"options.{key} must be true or false", field=f"options.{key}")
+        flags[key] = value
+    request_ = CheckRequest(
+        domain=domain,
+        address=address,
+        recipients=tuple(recipients),
+        selectors=tuple(selectors),
+        service=service,
+        probe_smtp=flags["probe_smtp"],
+    )
+    return request_, flags["submission"]
+
+
+def _principal() -> Principal | None:
+    value = g.get("principal")
+    return value if isinstance(value, Principal) else None
+
+
+def make_blueprint(limit: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Blueprint:
+    """The blueprint, with ``limit`` (the per-user and per-tenant rate limits) on its routes."""
+    bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+    @bp.post("/checks")
+    @limit
+    def create_check() -> Response:
+        svc = services()
+        check, submission = parse_check(_body(), svc.settings.max_recipients)
+        if submission:
+            principal = _principal()
+            if principal is None or svc.broker is None:
+                raise Problem(
+                    501,
+                    "the authenticated submission test needs sign-in and a client secret or "
+                    "certificate on the server",
+                    reason="submission_unavailable",
+                    field="options.submission",
+                )
+            token = svc.broker.on_behalf_of(principal.token, [svc.settings.smtp_send_scope])
+            check = CheckRequest(
+                domain=check.domain,
+                address=check.address,
+                recipients=check.recipients,
+                selectors=check.selectors,
+                service=check.service,
+                probe_smtp=check.probe_smtp,
+                submission=check.submission,
+                oauth_token=token,
+            )
+        report = svc.run(check)
+        body = _encode(report)
+        # Only a plain check of the domain stands for "the domain's latest report".
+        if not check.recipients and check.oauth_token is None and not check.selectors:
+            svc.cache.put(check.domain, body)
+        return Response(body, mimetype="application/json")
+
+    @bp.get("/domains/<path:name>")
+    @limit
+    def get_domain(name: str) -> Response:
+        svc = services()
+        try:
+            domain = normalize_domain(name)
+        except InvalidInput as exc:
+            raise Problem(422, str(exc), field="domain", reason="invalid_domain") from None
+        body = svc.cache.get(domain)
+        svc.metrics.cache_lookup(body is not None)
+        state = "hit"
+        if body is None:
+            state = "miss"
+            body = _encode(svc.run(CheckRequest(domain=domain)))
+            svc.cache.put(domain, body)
+        response = Response(body, mimetype="application/json")
+        response.headers["X-Cache"] = state
+        return response
+
+    @bp.get("/me/addresses")
+    @limit
+    def my_addresses() -> Response:
+        svc = services()
+        principal = _principal()
+        if principal is None or svc.broker is None:
+            raise Problem(
+                501,
+                "the user's addresses need sign-in and a client secret or certificate",
+                reason="graph_unavailable",
+            )
+        scope = f"{svc.settings.graph_url}/User.Read"
+        token = svc.broker.on_behalf_of(principal.token, [scope])
+        addresses = proxy_addresses(svc.session, svc.settings.graph_url, token)
+        return Response(json.dumps({"addresses": addresses}), mimetype="application/json")
+
+    @bp.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(json.dumps(document()), mimetype="application/json")
+
+    return bp
+
+
+def _encode(report: Report) -> bytes:
+    return json.dumps(report.to_json(), separators=(",", ":")).encode()
