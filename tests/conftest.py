@@ -19,6 +19,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.knot",
+    "tests.fixtures.policy_host",
     "tests.fixtures.tiny_dns",
     "tests.fixtures.hostile_smtp",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sendready.checks import dkim, mx, services
+from sendready.checks import dkim, services
 from sendready.config import Settings
 from sendready.dns import parse_nameservers
 from sendready.engine import Engine
@@ -27,11 +27,10 @@ ALIASES = {
 def engine(dns_server) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     settings = Settings(
         dns_servers=parse_nameservers(dns_server.nameserver),
-        provider_aliases=ALIASES,
         allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
+        provider_aliases=ALIASES,
     )
-    checks = {"mx": mx.check, "services": services.check, "dkim": dkim.check}
-    with Engine(settings, checks=checks) as e:
+    with Engine(settings, checks={"services": services.check, "dkim": dkim.check}) as e:
         yield e
 
 
@@ -39,138 +38,119 @@ def run(engine: Engine, domain: str, *selectors: str) -> Report:
     return engine.check(CheckRequest(domain=domain, selectors=selectors, probe_smtp=False))
 
 
-def dkim_findings(report: Report) -> list[Finding]:
-    return [f for f in report.findings if f.area == "dkim"]
+def of(report: Report, id: str) -> list[Finding]:
+    return [f for f in report.findings if f.id == id]
 
 
-def problems(report: Report) -> set[str]:
-    return {f.id for f in dkim_findings(report) if f.status is Status.FAIL}
+def problems(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.status is not Status.PASS]
 
 
-def test_m365_selectors_are_read_through_their_cnames_into_the_tenant(engine: Engine) -> None:
-    report = run(engine, "m365-good.test")
-    facts = report.facts["dkim"]
-    sel1 = next(s for s in facts.selectors if s.selector == "selector1")
-    assert sel1.cname_chain == ("selector1-m365-good-test._domainkey.contoso.onmicrosoft.test",)
-    assert sel1.keys[0].bits == 2048
-    passed = [f for f in dkim_findings(report) if f.status is Status.PASS]
-    assert {f.data["selector"] for f in passed} == {"selector1", "selector2"}
-    assert "contoso.onmicrosoft.test" in passed[0].detail  # the target is shown as read
-    assert problems(report) == set()
-    assert report.facts["services"].ids == ("microsoft365",)
-
-
-def test_google_and_sendgrid_are_both_detected_and_their_keys_pass(engine: Engine) -> None:
-    report = run(engine, "gws-sendgrid.test")
-    detected = report.facts["services"]
-    assert set(detected.ids) == {"google", "sendgrid"}
-    google = next(d for d in detected.detected if d.id == "google")
-    assert "MX smtp.google.test" in google.evidence
-    sendgrid = next(d for d in detected.detected if d.id == "sendgrid")
-    assert any(e.startswith("DKIM s1._domainkey CNAME") for e in sendgrid.evidence)
-    keys = {f.data["selector"] for f in dkim_findings(report) if f.status is Status.PASS}
-    assert keys == {"google", "s1", "s2"}
-    assert problems(report) == set()
-
-
-def test_m365_domain_without_selector_cnames_gets_the_get_dkimsigningconfig_fix(
+def test_microsoft_365_domain_reads_keys_through_the_cname_and_raises_nothing(
     engine: Engine,
 ) -> None:
-    report = run(engine, "nokey.dkim-cases.test")
-    (missing,) = [f for f in dkim_findings(report) if f.id == "dkim.missing"]
-    assert missing.status is Status.FAIL
-    assert missing.data["service"] == "microsoft365"
-    assert "Get-DkimSigningConfig" in missing.fix and "Defender portal" in missing.fix
+    report = run(engine, "m365-good.test")
+    assert problems(report) == []
+    assert report.facts["services"].ids == ("microsoft365",)
+    by = {s.selector: s for s in report.facts["dkim"].selectors}
+    assert by["selector1"].cname_chain == (
+        "selector1-m365-good-test._domainkey.contoso.onmicrosoft.test",
+    )
+    weak = of(report, "dkim.weak_key")
+    assert sorted(f.data["bits"] for f in weak) == [2048, 2048]
+    assert all("contoso.onmicrosoft.test" in f.detail for f in weak)
+
+
+def test_google_and_sendgrid_domain_is_clean(engine: Engine) -> None:
+    report = run(engine, "gws-sendgrid.test")
+    assert problems(report) == []
+    assert set(report.facts["services"].ids) == {"google", "sendgrid"}
+    assert {f.data["selector"] for f in of(report, "dkim.weak_key")} == {"google", "s1", "s2"}
+
+
+def test_services_evidence_names_the_records(engine: Engine) -> None:
+    report = run(engine, "gws-sendgrid.test")
+    (found,) = of(report, "services.detected")
+    assert "SPF include:_spf.google.test" in found.detail
+    assert "DKIM s1._domainkey CNAME" in found.detail
+    assert "MX smtp.google.test" in found.detail
 
 
 @pytest.mark.parametrize(
-    ("domain", "bits", "severity"),
+    ("case", "bits", "severity"),
     [
-        ("tiny.dkim-cases.test", 768, Severity.CRITICAL),
-        ("weak.dkim-cases.test", 1024, Severity.WARNING),
-        ("huge.dkim-cases.test", 4608, Severity.WARNING),
+        ("weak", 1024, Severity.WARNING),
+        ("tiny", 768, Severity.CRITICAL),
+        ("huge", 4608, Severity.WARNING),
     ],
 )
-def test_key_sizes_outside_2048_to_4096_are_weak_keys(
-    engine: Engine, domain: str, bits: int, severity: Severity
-) -> None:
-    report = run(engine, domain)
-    (weak,) = [f for f in dkim_findings(report) if f.id == "dkim.weak_key"]
-    assert (weak.status, weak.severity, weak.data["bits"]) == (Status.FAIL, severity, bits)
-    assert "dkim.missing" not in problems(report)  # one selector with a key is enough
+def test_key_sizes(engine: Engine, case: str, bits: int, severity: Severity) -> None:
+    report = run(engine, f"{case}.dkim-cases.test")
+    (weak,) = of(report, "dkim.weak_key")
+    assert (weak.status, weak.data["bits"], weak.severity) == (Status.FAIL, bits, severity)
+    assert "2048" in weak.fix
 
 
-def test_empty_p_is_a_revoked_key(engine: Engine) -> None:
-    assert problems(run(engine, "revoked.dkim-cases.test")) == {"dkim.revoked"}
+def test_bare_pkcs1_key_is_read(engine: Engine) -> None:
+    (weak,) = of(run(engine, "pkcs1.dkim-cases.test"), "dkim.weak_key")
+    assert (weak.status, weak.data["bits"]) == (Status.PASS, 2048)
 
 
-def test_t_y_is_testing_mode(engine: Engine) -> None:
-    assert problems(run(engine, "testing.dkim-cases.test")) == {"dkim.testing_mode"}
+def test_revoked_and_testing(engine: Engine) -> None:
+    (revoked,) = of(run(engine, "revoked.dkim-cases.test"), "dkim.revoked")
+    assert revoked.status is Status.FAIL
+    (testing,) = of(run(engine, "testing.dkim-cases.test"), "dkim.testing_mode")
+    assert testing.status is Status.FAIL and "t=y" in testing.fix
 
 
-def test_bare_pkcs1_rsa_keys_are_accepted(engine: Engine) -> None:
-    report = run(engine, "pkcs1.dkim-cases.test")
-    assert problems(report) == set()
-    (ok,) = [f for f in dkim_findings(report) if f.id == "dkim.weak_key"]
-    assert ok.data["bits"] == 2048
+def test_missing_microsoft_365_keys_point_at_get_dkimsigningconfig(engine: Engine) -> None:
+    report = run(engine, "nokey.dkim-cases.test")
+    (missing,) = of(report, "dkim.missing")
+    assert missing.status is Status.FAIL
+    assert "Get-DkimSigningConfig" in missing.fix and "Defender" in missing.fix
+    assert "selector1._domainkey.nokey.dkim-cases.test" in missing.fix
 
 
-def test_ed25519_of_32_bytes_passes_with_advice_and_31_bytes_is_invalid(engine: Engine) -> None:
+def test_one_selector_present_is_not_missing(engine: Engine) -> None:
+    report = run(engine, "weak.dkim-cases.test")  # selector1 only, selector2 absent
+    assert of(report, "dkim.missing") == []
+
+
+def test_ed25519_exactly_32_bytes(engine: Engine) -> None:
     good = run(engine, "ed.dkim-cases.test")
-    assert problems(good) == set()
-    assert any(f.id == "dkim.ed25519_only" for f in dkim_findings(good))
-    bad = run(engine, "ed31.dkim-cases.test")
-    (syntax,) = [f for f in dkim_findings(bad) if f.id == "dkim.syntax_error"]
-    assert "32 bytes" in syntax.title
+    assert [f.status for f in of(good, "dkim.ed25519_only")] == [Status.PASS]
+    assert of(good, "dkim.syntax_error") == []
+    (bad,) = of(run(engine, "ed31.dkim-cases.test"), "dkim.syntax_error")
+    assert "32 bytes" in bad.title
 
 
-def test_a_duplicated_tag_invalidates_the_record(engine: Engine) -> None:
-    report = run(engine, "dup.dkim-cases.test")
-    (syntax,) = [f for f in dkim_findings(report) if f.id == "dkim.syntax_error"]
-    assert "k=" in syntax.title and "twice" in syntax.title
+def test_duplicated_tag_invalidates(engine: Engine) -> None:
+    (bad,) = of(run(engine, "dup.dkim-cases.test"), "dkim.syntax_error")
+    assert "k=" in bad.title and "twice" in bad.title
+    assert of(run(engine, "dup.dkim-cases.test"), "dkim.weak_key") == []
 
 
-def test_two_records_at_one_selector_warn(engine: Engine) -> None:
-    assert "dkim.multiple_records" in problems(run(engine, "multi.dkim-cases.test"))
+def test_two_records_at_one_selector(engine: Engine) -> None:
+    (multi,) = of(run(engine, "multi.dkim-cases.test"), "dkim.multiple_records")
+    assert multi.data["records"] == 2
 
 
-def test_sha1_only_keys_are_reported(engine: Engine) -> None:
-    assert problems(run(engine, "sha1.dkim-cases.test")) == {"dkim.sha1_only"}
+def test_sha1_only(engine: Engine) -> None:
+    assert [f.status for f in of(run(engine, "sha1.dkim-cases.test"), "dkim.sha1_only")] == [
+        Status.FAIL
+    ]
 
 
-def test_a_user_given_selector_is_checked(engine: Engine) -> None:
-    report = run(engine, "custom.dkim-cases.test", "mysel")
-    (ok,) = [f for f in dkim_findings(report) if f.id == "dkim.weak_key"]
-    assert (ok.status, ok.data["selector"]) == (Status.PASS, "mysel")
+def test_selector_from_the_request(engine: Engine) -> None:
+    without = run(engine, "custom.dkim-cases.test")
+    assert [f.status for f in of(without, "dkim.selector_unknown")] == [Status.UNKNOWN]
+    found = run(engine, "custom.dkim-cases.test", "mysel")
+    (weak,) = of(found, "dkim.weak_key")
+    assert (weak.status, weak.data["selector"]) == (Status.PASS, "mysel")
+    assert of(found, "dkim.selector_unknown") == []
 
 
-def test_no_service_and_no_key_is_unknown_not_missing(engine: Engine) -> None:
+def test_no_service_and_no_key_is_not_called_missing(engine: Engine) -> None:
     report = run(engine, "unknownsvc.dkim-cases.test")
-    ids = {(f.id, f.status) for f in dkim_findings(report)}
-    assert ids == {("dkim.selector_unknown", Status.UNKNOWN)}
+    assert of(report, "dkim.missing") == []
     assert report.facts["services"].ids == ()
-
-
-def test_a_timed_out_selector_is_unknown_never_missing(fault_dns) -> None:  # type: ignore[no-untyped-def]
-    zone = (
-        "$ORIGIN dkimfault.test.\n$TTL 60\n"
-        "@ SOA ns hostmaster 1 3600 600 86400 60\n"
-        '@ TXT "v=spf1 include:spf.protection.outlook.test -all"\n'
-    )
-    fault_dns.load_zone(zone)
-    fault_dns.faults.clear()
-    fault_dns.fault("selector1._domainkey.dkimfault.test", "TXT", "timeout")
-    fault_dns.fault("selector2._domainkey.dkimfault.test", "TXT", "servfail")
-    settings = Settings(
-        dns_servers=parse_nameservers(fault_dns.nameserver),
-        dns_timeout=0.3,
-        provider_aliases=ALIASES,
-    )
-    try:
-        with Engine(settings, checks={"services": services.check, "dkim": dkim.check}) as e:
-            report = e.check(CheckRequest(domain="dkimfault.test", probe_smtp=False, budget=2))
-    finally:
-        fault_dns.faults.clear()
-    (missing,) = [f for f in dkim_findings(report) if f.id == "dkim.missing"]
-    assert missing.status is Status.UNKNOWN
-    assert "selector1._domainkey.dkimfault.test" in missing.detail
