@@ -154,3 +154,28 @@ def test_no_service_and_no_key_is_not_called_missing(engine: Engine) -> None:
     report = run(engine, "unknownsvc.dkim-cases.test")
     assert of(report, "dkim.missing") == []
     assert report.facts["services"].ids == ()
+
+
+def test_a_timed_out_selector_is_unknown_never_missing(fault_dns) -> None:  # type: ignore[no-untyped-def]
+    zone = (
+        "$ORIGIN dkimfault.test.\n$TTL 60\n"
+        "@ SOA ns hostmaster 1 3600 600 86400 60\n"
+        '@ TXT "v=spf1 include:spf.protection.outlook.test -all"\n'
+    )
+    fault_dns.load_zone(zone)
+    fault_dns.faults.clear()
+    fault_dns.fault("selector1._domainkey.dkimfault.test", "TXT", "timeout")
+    fault_dns.fault("selector2._domainkey.dkimfault.test", "TXT", "servfail")
+    settings = Settings(
+        dns_servers=parse_nameservers(fault_dns.nameserver),
+        dns_timeout=0.3,
+        provider_aliases=ALIASES,
+    )
+    try:
+        with Engine(settings, checks={"services": services.check, "dkim": dkim.check}) as e:
+            report = e.check(CheckRequest(domain="dkimfault.test", probe_smtp=False, budget=2))
+    finally:
+        fault_dns.faults.clear()
+    (missing,) = of(report, "dkim.missing")
+    assert missing.status is Status.UNKNOWN
+    assert "selector1._domainkey.dkimfault.test" in missing.detail
