@@ -73,7 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument("--base-url", required=True, help="https origin serving the add-in")
     manifest.add_argument("--client-id", help="Entra ID application (client) id")
     manifest.set_defaults(func=cmd_manifest)
+    serve = sub.add_parser("serve", help="run the web service (gunicorn, HTTPS)")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="default: SENDREADY_LISTEN")
+    serve.add_argument("--workers", type=int, help="gunicorn workers; default: sized for the CPU")
+    serve.set_defaults(func=cmd_serve)
     return parser
+
+
+def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
+    from .serve import serve
+
+    settings = Settings.from_env()
+    if args.listen:
+        settings = replace(settings, listen=args.listen)
+    if args.workers:
+        settings = replace(settings, workers=args.workers)
+    return serve(settings, out)
 
 
 def cmd_manifest(args: argparse.Namespace, out: IO[str]) -> int:
