@@ -22,6 +22,9 @@ pytest_plugins = [
     "tests.fixtures.policy_host",
     "tests.fixtures.tiny_dns",
     "tests.fixtures.hostile_smtp",
+    "tests.fixtures.issuer",
+    "tests.fixtures.redis",
+    "tests.fixtures.backend",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
