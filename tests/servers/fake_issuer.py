@@ -68,10 +68,10 @@ class FakeIssuer:
             claims, signing, algorithm=algorithm, headers={"kid": kid, **(headers or {})}
         )
 
-    def user_claims(self, tenant: str, aud: str, **extra: Any) -> dict[str, Any]:
+    def user_claims(self, tenant: str, audience: str, /, **extra: Any) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "aud": aud,
+            "aud": audience,
             "iss": self.issuer(tenant),
             "iat": now,
             "nbf": now,
@@ -81,7 +81,7 @@ class FakeIssuer:
             "sub": "sub-alice",
             "preferred_username": extra.pop("upn", "alice@m365-good.test"),
             "scp": "access_as_user",
-            "azp": aud,
+            "azp": audience,
             "ver": "2.0",
         }
         claims.update(extra)
