@@ -126,6 +126,12 @@ class Settings:
     provider_aliases: dict[str, str] = setting(  # noqa: RUF009 - a default_factory field
         {}, _aliases, "Tests only: `real=test,...` suffixes for sending-service names."
     )
+    dnssec_trust_anchors: tuple[str, ...] = setting(
+        (". DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",),
+        _list,
+        "DNSSEC trust anchors as DS records in zone-file text, `name DS tag alg type digest,...`;"
+        " default: the root KSK-2017.",
+    )
     redis_url: str = setting("", _str, "Redis for the shared cache and rate limits.")
     database_url: str = setting("", _str, "History database; empty: SQLite in the instance folder.")
     client_id: str = setting("", _str, "Entra ID application (client) id of the API.")
