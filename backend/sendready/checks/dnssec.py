@@ -357,7 +357,15 @@ def zone_findings(result: ZoneResult, role: str) -> list[Finding]:
                 role=role,
             )
         ]
-    return [SECURE.unknown(result.zone, result.reason, zone=result.zone, role=role)]
+    return [
+        SECURE.unknown(
+            result.zone,
+            result.reason,
+            title=f"Could not check DNSSEC for {result.zone} ({role})",
+            zone=result.zone,
+            role=role,
+        )
+    ]
 
 
 def tlsa_findings(host: str, lookup: Lookup, zone_state: State, bogus: str) -> list[Finding]:
