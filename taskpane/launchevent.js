@@ -183,13 +183,26 @@
 
   // ---- the service --------------------------------------------------------------------
 
+  // In the browser runtime (commands.html) the page's own origin is the service; classic
+  // Outlook's JavaScript-only runtime has no usable location and needs the absolute URL.
+  function apiBase() {
+    try {
+      if (typeof location !== "undefined" && /^https?:$/.test(location.protocol)) {
+        return location.origin;
+      }
+    } catch (e) {
+      // fall through to the configured base
+    }
+    return CONFIG.apiBase;
+  }
+
   function askService(message, timeoutMs) {
     return token().then(function (bearer) {
       var controller = typeof AbortController !== "undefined" ? new AbortController() : null;
       var timer = setTimeout(function () { if (controller) controller.abort(); }, timeoutMs);
       var headers = { "Content-Type": "application/json", Accept: "application/json" };
       if (bearer) headers.Authorization = "Bearer " + bearer;
-      return fetch(CONFIG.apiBase + "/api/v1/checks", {
+      return fetch(apiBase() + "/api/v1/checks", {
         method: "POST",
         headers: headers,
         body: JSON.stringify({

@@ -85,24 +85,47 @@ class Pane:
         route.continue_()
 
     def open(self, page: str = "/taskpane.html", stub: dict[str, Any] | None = None) -> Any:
+        if stub is not None and self.server.token:
+            # The gunicorn backend requires sign-in: MSAL (stubbed at its boundary) hands
+            # out a real token of the test issuer, unless the test says otherwise.
+            stub = {**stub}
+            stub.setdefault("sets", {"Mailbox": "1.14", "NestedAppAuth": "1.1"})
+            stub["msal"] = {"token": self.server.token, **stub.get("msal", {})}
         if stub is not None:
             self.page.add_init_script(f"window.__SENDREADY_STUB__ = {json.dumps(stub)};")
         self.page.goto(self.server.base + page)
         return self.page
 
 
+@pytest.fixture(scope="session")
+def backend_pane(backend: Any, issuer: Any) -> PaneServer:
+    """The real service under gunicorn (tests/fixtures/backend.py), signed in as alice."""
+    from tests.fixtures.issuer import API_CLIENT_ID, TENANT
+
+    # Valid for an hour: longer than any test session on CI.
+    token = issuer.mint(issuer.user_claims(TENANT, API_CLIENT_ID))
+    return PaneServer(backend.base, True, None, token)
+
+
 @pytest.fixture
-def pane(browser: Any, pane_servers: dict[str, PaneServer]) -> Iterator[Callable[..., Pane]]:  # noqa: F811
+def pane(
+    browser: Any,
+    pane_servers: dict[str, PaneServer],  # noqa: F811
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Pane]]:
     contexts: list[Any] = []
 
     def make(server: str = "dev", color_scheme: str = "light", **kwargs: Any) -> Pane:
+        target = (
+            request.getfixturevalue("backend_pane") if server == "backend" else pane_servers[server]
+        )
         context = browser.new_context(
             color_scheme=color_scheme, viewport={"width": 360, "height": 900}, **kwargs
         )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)
-        pane = Pane(page, pane_servers[server])
+        pane = Pane(page, target)
         page.route("**/*", pane.route)
         return pane
 

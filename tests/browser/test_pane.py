@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from tests.browser.conftest import SCREENSHOTS, Pane
 from tests.conftest import ROOT
-from tests.fixtures.pane_server import CLIENT_ID
+from tests.fixtures.issuer import API_CLIENT_ID as CLIENT_ID
+
+from sendready.engine import default_checks
 
 Z = "recip-cases.test"
 SENDER = "alice@good.mx.test"
@@ -17,9 +19,12 @@ SENDER = "alice@good.mx.test"
 DONE = 'body[data-state="done"], body[data-state="error"]'
 
 
-def needs_api(p: Pane) -> None:
+def needs_api(p: Pane, recipients: bool = True) -> None:
     if not p.server.has_api:
         pytest.skip("the web API (issue 5: sendready.web.create_app) is not in the tree yet")
+    if recipients and "recipients" not in default_checks():
+        # The service runs engine.default_checks(); checks/recipients.py is not in it yet.
+        pytest.skip("checks/recipients.py is not registered in engine.default_checks()")
 
 
 def outlook(p: Pane, **stub: Any) -> Any:
@@ -90,14 +95,14 @@ def test_in_outlook_the_pane_reads_from_and_recipients_and_checks_at_once(pane: 
 
 
 def test_groups_verdict_and_findings_come_from_the_service(pane: Any) -> None:
-    p = pane()
+    p = pane("backend")
     needs_api(p)
     page = outlook(p, to=[f"bob@good.{Z}", f"dan@missing.{Z}", "erin@gmial.com"])
     page.wait_for_selector(DONE)
     assert page.locator("body").get_attribute("data-state") == "done"
     # Sender group: the MX check of the sender's domain, from Knot via the engine.
     mx = finding(page, "mx.present")
-    assert mx.count() == 1 and "mx1.good.mx.test" in mx.inner_text()
+    assert mx.count() == 1 and "mx1.good.mx.test" in (mx.text_content() or "")
     # Recipients group, per domain.
     assert page.locator(f'#recipients-body section[data-domain="good.{Z}"]').count() == 1
     missing = finding(page, "recipient.domain_missing", f"missing.{Z}")
@@ -115,7 +120,7 @@ def test_groups_verdict_and_findings_come_from_the_service(pane: Any) -> None:
 
 
 def test_a_clean_message_gets_a_clean_verdict(pane: Any) -> None:
-    p = pane()
+    p = pane("backend")
     needs_api(p)
     page = outlook(p, to=[f"bob@good.{Z}"])
     page.wait_for_selector(DONE)
@@ -125,7 +130,7 @@ def test_a_clean_message_gets_a_clean_verdict(pane: Any) -> None:
 
 
 def test_partial_results_show_whichever_answer_arrives_first(pane: Any) -> None:
-    p = pane()
+    p = pane("backend")
     needs_api(p)
 
     def hold_sender(route: Any) -> bool:
@@ -150,8 +155,8 @@ def test_partial_results_show_whichever_answer_arrives_first(pane: Any) -> None:
 
 
 def test_a_record_in_a_fix_has_a_labelled_copy_button(pane: Any) -> None:
-    p = pane()
-    needs_api(p)
+    p = pane("backend")
+    needs_api(p, recipients=False)
     page = outlook(p, to=[])
     page.wait_for_selector(DONE)
     buttons = page.locator("#sender-body fluent-button.copy")
@@ -210,7 +215,7 @@ def test_backend_down_is_explained_and_retry_asks_again(pane: Any) -> None:
 
 
 def test_a_declined_sign_in_is_explained_and_nothing_is_sent(pane: Any) -> None:
-    p = pane("signin")
+    p = pane("backend")
     page = outlook(
         p,
         to=[f"bob@good.{Z}"],
@@ -232,7 +237,7 @@ def test_a_declined_sign_in_is_explained_and_nothing_is_sent(pane: Any) -> None:
 
 
 def test_the_access_token_goes_to_the_api_as_a_bearer(pane: Any) -> None:
-    p = pane("signin")
+    p = pane("backend")
     seen: list[str | None] = []
 
     def record(route: Any) -> bool:
@@ -297,7 +302,7 @@ def test_an_empty_address_is_explained_not_sent(pane: Any) -> None:
 
 
 def test_findings_are_reachable_by_keyboard(pane: Any) -> None:
-    p = pane()
+    p = pane("backend")
     needs_api(p)
     page = outlook(p, to=[f"dan@missing.{Z}"])
     page.wait_for_selector(DONE)
@@ -325,8 +330,8 @@ def test_findings_are_reachable_by_keyboard(pane: Any) -> None:
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_screenshots_light_and_dark(pane: Any, theme: str) -> None:
-    p = pane(color_scheme=theme)
-    needs_api(p)
+    p = pane("backend", color_scheme=theme)
+    needs_api(p, recipients=False)
     page = outlook(p, theme=theme, to=[f"bob@good.{Z}", "erin@gmial.com"])
     page.wait_for_selector(DONE)
     assert page.evaluate("document.documentElement.dataset.theme") == theme
@@ -368,7 +373,7 @@ def test_real_office_js_outside_outlook_leaves_the_pane_standalone(pane: Any) ->
 
 
 def test_without_nested_app_auth_the_office_dialog_signs_in(pane: Any) -> None:
-    p = pane("signin")
+    p = pane("backend")
     seen: list[str | None] = []
 
     def record(route: Any) -> bool:
@@ -392,7 +397,7 @@ def test_without_nested_app_auth_the_office_dialog_signs_in(pane: Any) -> None:
 
 
 def test_closing_the_sign_in_dialog_is_a_declined_sign_in(pane: Any) -> None:
-    p = pane("signin")
+    p = pane("backend")
     page = outlook(p, to=[], sets={"Mailbox": "1.12"}, dialog={"closed": True})
     page.wait_for_selector(DONE)
     assert page.locator("#error").get_attribute("data-kind") == "declined"
@@ -400,7 +405,7 @@ def test_closing_the_sign_in_dialog_is_a_declined_sign_in(pane: Any) -> None:
 
 
 def test_a_dialog_that_cannot_open_is_explained(pane: Any) -> None:
-    p = pane("signin")
+    p = pane("backend")
     page = outlook(p, to=[], sets={"Mailbox": "1.12"})
     page.wait_for_selector(DONE)
     error = page.locator("#error")
