@@ -196,3 +196,25 @@ def test_msal_never_leaves_loopback(fresh: FakeIssuer, pki: Pki) -> None:
     assert fresh.counters["metadata"] >= 1
     with pytest.raises(socket.gaierror):
         socket.getaddrinfo("login.microsoftonline.com", 443)
+
+
+def test_certificate_credential_signs_a_client_assertion(
+    fresh: FakeIssuer, pki: Pki, tmp_path: Any
+) -> None:
+    import trustme
+    from cryptography import x509
+
+    # Entra takes RSA certificates for client assertions.
+    leaf = pki.intermediate.issue_cert("sendready-client.test", key_type=trustme.KeyType.RSA)
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(leaf.private_key_pem.bytes() + leaf.cert_chain_pems[0].bytes())
+    cert = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+    fresh.client_certs[API_CLIENT_ID] = cert.public_key()
+    try:
+        settings = settings_for(fresh, pki, client_secret="", client_cert=str(pem))
+        broker = TokenBroker(settings, make_session(settings))
+        token = broker.for_client(["api://downstream/.default"])
+        assert jwt.decode(token, options={"verify_signature": False})["appid"] == API_CLIENT_ID
+        assert fresh.counters["client_assertion"] == 1
+    finally:
+        fresh.client_certs.clear()

@@ -31,6 +31,7 @@ class FakeIssuer:
         self.host, self.port = host, port
         self.base = f"https://{host}:{port}"
         self.clients = dict(clients)  # client id -> secret
+        self.client_certs: dict[str, Any] = {}  # client id -> certificate public key
         self.counters: collections.Counter[str] = collections.Counter()
         self.keys: dict[str, Any] = {}  # kid -> private key
         self.key_issuers: dict[str, str] = {}  # kid -> the issuer published with the key
@@ -127,7 +128,12 @@ class FakeIssuer:
         def token(tenant: str) -> Any:
             form = request.form
             client_id = form.get("client_id", "")
-            if self.clients.get(client_id) != form.get("client_secret"):
+            if "client_assertion" in form:
+                if not self._client_assertion_ok(client_id, form["client_assertion"], tenant):
+                    self._count("token_rejected")
+                    return _error(401, "invalid_client", 700027, "Client assertion failed.", tenant)
+                self._count("client_assertion")
+            elif self.clients.get(client_id) != form.get("client_secret"):
                 self._count("token_rejected")
                 return _error(
                     401, "invalid_client", 7000215, "Invalid client secret provided.", tenant
@@ -167,6 +173,22 @@ class FakeIssuer:
             )
 
         return app
+
+    def _client_assertion_ok(self, client_id: str, assertion: str, tenant: str) -> bool:
+        """A certificate credential: a JWT signed by the registered certificate's key."""
+        key = self.client_certs.get(client_id)
+        if key is None:
+            return False
+        try:
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=["RS256", "PS256"],
+                audience=f"{self.base}/{tenant}/oauth2/v2.0/token",
+            )
+        except jwt.PyJWTError:
+            return False
+        return bool(claims.get("iss") == client_id and claims.get("sub") == client_id)
 
     def _verify(self, token: str, *, audience: Any, issuer: str | None) -> dict[str, Any]:
         kid = jwt.get_unverified_header(token).get("kid")
