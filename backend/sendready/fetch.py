@@ -210,6 +210,16 @@ async def _get(
 async def _read_response(
     base: FetchResult, address: str, reader: asyncio.StreamReader, max_bytes: int
 ) -> FetchResult:
+    """Read one HTTP/1.1 reply; a malformed one is an HTTP error, never an exception."""
+    try:
+        return await _parse_response(base, address, reader, max_bytes)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        return _with(base, FetchError.HTTP, f"bad HTTP reply: {type(exc).__name__}", address)
+
+
+async def _parse_response(
+    base: FetchResult, address: str, reader: asyncio.StreamReader, max_bytes: int
+) -> FetchResult:
     status_line = (await reader.readuntil(b"\n")).decode("latin-1").strip()
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
