@@ -16,6 +16,7 @@ import argparse
 import gzip
 import ipaddress
 import json
+import logging
 import socket
 import statistics
 import sys
@@ -80,6 +81,7 @@ def serve(delay_ms: float) -> tuple[Any, Any, str]:
         from sendready.web import addin
 
         addin.register(app, settings)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(HOST, PORT, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     deadline = time.monotonic() + 10

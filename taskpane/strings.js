@@ -26,6 +26,7 @@ export const STRINGS = {
   groupFailed: "Not checked: see the message above.",
   pathNotChecked: "The sending path was not probed in this check.",
   noRecipients: "Add recipients to check their domains.",
+  recipientsNoResults: "The service returned no results for the recipients' domains.",
   checking: "Checking…",
   verdictChecking: "Checking your message…",
   verdictCritical: "This message will probably not arrive",

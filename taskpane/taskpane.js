@@ -165,7 +165,10 @@ export async function run(from, recipients) {
         pending -= 1;
         const findings = report.findings.filter((f) => groupOf(f) === "recipients");
         seen.recipients = findings;
-        renderRecipients(bodies.recipients, findings, { onCopy: copyText });
+        renderRecipients(bodies.recipients, findings, {
+          onCopy: copyText,
+          empty: t("recipientsNoResults"),
+        });
         update();
       },
       (error) => fail(error, ["recipients"]),
@@ -232,7 +235,8 @@ async function startInOutlook() {
 async function main() {
   translate();
   const info = await office.ready();
-  await applyTheme();
+  // The theme loads Fluent UI and its tokens; the check need not wait for them.
+  applyTheme();
   auth = createAuth(config);
   if (office.inOutlook(info)) await startInOutlook();
   else startStandalone();
