@@ -114,6 +114,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def warm(workers: int) -> dict[str, Any]:
     """Ask until every worker has the report cached: 50 hits in a row, bounded in time."""
     deadline = time.monotonic() + 60
@@ -216,7 +222,11 @@ def main() -> int:
         proc = start_gunicorn(args.workers, log)
         warmed = warm(args.workers)
         workers = children(proc.pid)
+        cpu_before = sum(cpu_seconds(pid) for pid in workers)
         result = load(args.seconds, args.connections, args.client_processes)
+        cpu = sum(cpu_seconds(pid) for pid in workers) - cpu_before
+        # Load-independent: the server's own CPU time per answer.
+        result["server_cpu_ms_per_request"] = round(cpu * 1000 / result["requests"], 3)
         rss = {pid: round(rss_mb(pid), 1) for pid in workers}
         result["worker_rss_mb"] = rss
         result["workers"] = len(workers)
@@ -242,7 +252,8 @@ def main() -> int:
         f"{result['seconds']} s, load average {result['loadavg']:.2f}\n"
         f"  requests {result['requests']}  rps {result['rps']}  p50 {result['p50_ms']} ms  "
         f"p99 {result['p99_ms']} ms  max {result['max_ms']} ms  errors {result['errors']}\n"
-        f"  worker RSS MB {sorted(rss.values())}"
+        f"  worker RSS MB {sorted(rss.values())}  server CPU per request "
+        f"{result['server_cpu_ms_per_request']} ms"
     )
     met = {
         "rps": result["rps"] >= TARGETS["rps"],
