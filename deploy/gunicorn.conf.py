@@ -30,3 +30,11 @@ if _cert and _key:
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("SENDREADY_LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Drop a dead worker's live gauges from the summed Prometheus values."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,10 +112,13 @@ def plan(settings: Settings, environ: Mapping[str, str] | None = None) -> Plan:
         cert_path, key_path = development_certificate(folder, host)
         cert, key, generated = str(cert_path), str(key_path), True
     env = dict(os.environ if environ is None else environ)
+    # Several workers: Prometheus values go to files that /metrics sums over all of them.
+    metrics_dir = Path(settings.instance_path or "instance") / "prometheus"
     env.update(
         SENDREADY_LISTEN=settings.listen,
         SENDREADY_TLS_CERT=cert,
         SENDREADY_TLS_KEY=key,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir.resolve()),
     )
     if settings.workers:
         env["SENDREADY_WORKERS"] = str(settings.workers)
@@ -154,5 +158,9 @@ def serve(settings: Settings, out: IO[str] | None = None) -> int:
     """Print the URLs, then replace this process with gunicorn."""
     p = plan(settings)
     print(banner(p), file=out or sys.stderr, flush=True)
+    # Values of a previous run's workers must not be summed into this run's.
+    metrics_dir = Path(p.env["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
     os.execvpe(p.argv[0], p.argv, p.env)
     return 0  # not reached

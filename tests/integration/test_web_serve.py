@@ -24,7 +24,7 @@ def test_serve_runs_gunicorn_over_https_with_a_development_certificate(tmp_path:
     env.update(
         SENDREADY_LISTEN=f"{host}:{PORT}",
         SENDREADY_INSTANCE_PATH=str(tmp_path / "instance"),
-        SENDREADY_WORKERS="1",
+        SENDREADY_WORKERS="2",
         SENDREADY_DNS_SERVERS=f"{addr(54)}:53",
     )
     out = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
@@ -52,6 +52,20 @@ def test_serve_runs_gunicorn_over_https_with_a_development_certificate(tmp_path:
         health = session.get(f"https://{host}:{PORT}/healthz", timeout=5)
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         assert "max-age" in health.headers["Strict-Transport-Security"]
+        # Two workers: /metrics sums both, whichever answers the scrape.
+        for _ in range(9):
+            fresh = requests.Session()
+            fresh.trust_env, fresh.verify = False, str(cert)
+            assert fresh.get(f"https://{host}:{PORT}/healthz", timeout=5).status_code == 200
+            fresh.close()
+        line = 'sendready_http_request_duration_seconds_count{endpoint="/healthz"'
+        for _ in range(4):
+            fresh = requests.Session()
+            fresh.trust_env, fresh.verify = False, str(cert)
+            text = fresh.get(f"https://{host}:{PORT}/metrics", timeout=5).text
+            fresh.close()
+            counts = [row for row in text.splitlines() if row.startswith(line)]
+            assert len(counts) == 1 and counts[0].endswith(" 10.0"), counts
         log = (tmp_path / "serve.log").read_text()
         assert f"https://{host}:{PORT}/taskpane.html" in log
         assert f"https://{host}:{PORT}/manifest.xml" in log
