@@ -43,6 +43,7 @@ def engine(dns_server) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     anchors = (
         f"{PARENT}. DS {_ksk_ds(dns_server, PARENT)}",
         f"dnssec-expired.test. DS {_ksk_ds(dns_server, 'dnssec-expired.test')}",
+        f"dnssec-badmx.test. DS {_ksk_ds(dns_server, 'dnssec-badmx.test')}",
     )
     settings = Settings(
         dns_servers=parse_nameservers(dns_server.nameserver),
@@ -71,6 +72,7 @@ def test_signed_zone_validates_from_the_anchor(engine: Engine) -> None:
     (secure,) = of(report, "dnssec.secure")
     assert secure.status is Status.PASS and secure.subject == PARENT
     assert "matches the DS" in secure.detail
+    assert f"RRSIGs verify for MX {PARENT}" in secure.detail
     assert fails(report, "dnssec") == set()
 
 
@@ -110,6 +112,13 @@ def test_expired_signatures_are_bogus(engine: Engine) -> None:
     report = run(engine, "dnssec-expired.test")
     (bogus,) = of(report, "dnssec.bogus")
     assert bogus.severity is Severity.CRITICAL and "expired" in bogus.detail
+
+
+def test_a_bad_signature_on_an_answer_the_checks_use_is_bogus(engine: Engine) -> None:
+    report = run(engine, "dnssec-badmx.test")
+    (bogus,) = of(report, "dnssec.bogus")
+    assert "MX answer at dnssec-badmx.test" in bogus.detail
+    assert "key set" in bogus.detail  # the key chain itself was fine
 
 
 def test_mx_in_an_unsigned_zone_is_reported_for_the_mx(engine: Engine) -> None:

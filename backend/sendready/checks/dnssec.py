@@ -308,8 +308,11 @@ async def validate_rrset(
         dns_session.query(name, rdtype, want_dnssec=True),
         dns_session.query(zone or ".", "DNSKEY", want_dnssec=True),
     )
-    if not lookup.ok:
-        return lookup, ""
+    if not lookup.ok or lookup.cname_chain:
+        return lookup, ""  # absent, or an alias whose target another check reads
+    signers = {_norm(sig.signer.to_text()) for sig in lookup.rrsigs}  # type: ignore[attr-defined]
+    if signers and zone not in signers:
+        return lookup, ""  # signed by another zone (a delegation below): not this zone's answer
     try:
         check_rrsig(name, lookup.records, lookup.ttl, lookup.rrsigs, zone, keys.records)
     except _Bogus as exc:
@@ -491,7 +494,20 @@ async def _facts(ctx: CheckContext) -> tuple[DnssecFacts, list[Finding]]:
     hosts = mx.hosts
     host_zones = await asyncio.gather(*(zone_of(ctx.dns, h) for h in hosts))
     zones = list(dict.fromkeys(z for z in (own_zone, *host_zones) if z is not None))
-    results = await asyncio.gather(*(validate_zone(ctx.dns, z, anchors) for z in zones))
+    results = list(await asyncio.gather(*(validate_zone(ctx.dns, z, anchors) for z in zones)))
+    # The chain covers the zone's keys; now the answers the other checks read must verify too.
+    for index, result in enumerate(results):
+        if result.state is not State.SECURE:
+            continue
+        questions = [
+            (h, t)
+            for h, z in zip(hosts, host_zones, strict=True)
+            if z == result.zone
+            for t in ("A", "AAAA")
+        ]
+        if result.zone == own_zone:
+            questions = [*answer_questions(domain), *questions]
+        results[index] = await _check_answers(ctx.dns, result, questions)
     facts = DnssecFacts(
         domain,
         tuple(results),
@@ -513,6 +529,49 @@ async def _facts(ctx: CheckContext) -> tuple[DnssecFacts, list[Finding]]:
     if mx.reason:
         out.append(SECURE.unknown(domain, f"the MX hosts are not known: {mx.reason}"))
     return facts, out
+
+
+def answer_questions(domain: str) -> list[tuple[str, str]]:
+    """The sender-domain answers the record checks use, whose signatures must verify."""
+    return [
+        (domain, "MX"),
+        (domain, "TXT"),
+        (f"_dmarc.{domain}", "TXT"),
+        (f"_mta-sts.{domain}", "TXT"),
+        (f"_smtp._tls.{domain}", "TXT"),
+        (f"default._bimi.{domain}", "TXT"),
+    ]
+
+
+async def _check_answers(
+    dns_session: DnsSession, result: ZoneResult, questions: list[tuple[str, str]]
+) -> ZoneResult:
+    answers = await asyncio.gather(
+        *(validate_rrset(dns_session, n, t, result.zone) for n, t in questions)
+    )
+    verified = [
+        f"{t} {n}"
+        for (n, t), (lk, bad) in zip(questions, answers, strict=True)
+        if lk.ok and not bad and lk.rrsigs
+    ]
+    for (name, rdtype), (_lookup, bad) in zip(questions, answers, strict=True):
+        if bad:
+            return ZoneResult(
+                result.zone,
+                State.BOGUS,
+                f"the {rdtype} answer at {name} does not validate: {bad}",
+                result.chain,
+                result.anchor,
+            )
+    if not verified:
+        return result
+    return ZoneResult(
+        result.zone,
+        result.state,
+        result.reason,
+        (*result.chain, "RRSIGs verify for " + ", ".join(verified)),
+        result.anchor,
+    )
 
 
 async def check(ctx: CheckContext) -> Section:
