@@ -25,6 +25,8 @@ pytest_plugins = [
     "tests.fixtures.issuer",
     "tests.fixtures.redis",
     "tests.fixtures.backend",
+    "tests.fixtures.postfix",
+    "tests.fixtures.submission",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

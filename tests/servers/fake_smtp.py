@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 USER, PASSWORD = "alice@m365-good.test", "correct horse"
 REJECT = (
@@ -70,6 +70,16 @@ class Handler:
         return AuthResult(success=False, handled=False, message=REJECT)
 
 
+class LongLineSMTP(SMTP):
+    # Exchange Online takes a whole OAuth token (2-3 KB of base64) on one line.
+    line_length_limit = 16384
+
+
+class M365Controller(Controller):
+    def factory(self) -> SMTP:
+        return LongLineSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--host", required=True)
@@ -89,10 +99,10 @@ def main() -> None:
         server_hostname=a.name,
     )
     controllers = [
-        Controller(handler, port=25, tls_context=ctx, require_starttls=False, **common),
-        Controller(handler, port=587, tls_context=ctx, require_starttls=True, **common),
+        M365Controller(handler, port=25, tls_context=ctx, require_starttls=False, **common),
+        M365Controller(handler, port=587, tls_context=ctx, require_starttls=True, **common),
         # aiosmtpd does not notice that an implicit-TLS socket is already TLS (aiosmtpd#281).
-        Controller(handler, port=465, ssl_context=ctx, **{**common, "auth_require_tls": False}),
+        M365Controller(handler, port=465, ssl_context=ctx, **{**common, "auth_require_tls": False}),
     ]
     for c in controllers:
         c.start()
