@@ -157,3 +157,13 @@ def test_no_anchor_is_unknown(dns_server) -> None:  # type: ignore[no-untyped-de
 
 def test_zone_files_exist() -> None:
     assert (Path(ROOT) / "tests" / "zones" / "dnssec-expired.test.zone").exists()
+
+
+def test_an_unreadable_anchor_setting_is_unknown_not_a_crash(dns_server) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(
+        dns_servers=parse_nameservers(dns_server.nameserver),
+        dnssec_trust_anchors=(f"{PARENT}. DS 1 13 2 nothex",),
+    )
+    with Engine(settings, checks={"dnssec": dnssec.check}) as e:
+        (finding,) = run(e, PARENT).findings
+    assert finding.status is Status.UNKNOWN and "dnssec_trust_anchors" in finding.detail

@@ -192,7 +192,11 @@ def check_rrsig(
             _rrset(name, rrsigs, ttl),
             {_dname(zone): _rrset(zone, keys, ttl)},
         )
-    except dns.exception.ValidationFailure as exc:
+    except dns.exception.UnsupportedAlgorithm as exc:
+        raise _Bogus(
+            f"{name or '.'}: the signature uses an algorithm we cannot check: {exc}"
+        ) from None
+    except (dns.exception.ValidationFailure, dns.exception.DNSException, ValueError) as exc:
         when = ""
         for sig in rrsigs:
             if int(sig.expiration) < _now():  # type: ignore[attr-defined]
@@ -488,8 +492,12 @@ def tlsa_findings(host: str, lookup: Lookup, zone_state: State, bogus: str) -> l
 
 
 async def _facts(ctx: CheckContext) -> tuple[DnssecFacts, list[Finding]]:
-    anchors = parse_anchors(ctx.settings.dnssec_trust_anchors)
     domain = ctx.request.domain
+    try:
+        anchors = parse_anchors(ctx.settings.dnssec_trust_anchors)
+    except (ValueError, dns.exception.DNSException) as exc:
+        reason = f"the dnssec_trust_anchors setting cannot be read: {exc}"
+        return DnssecFacts(domain), [SECURE.unknown(domain, reason)]
     mx, own_zone = await asyncio.gather(mx_names(ctx), zone_of(ctx.dns, domain))
     hosts = mx.hosts
     host_zones = await asyncio.gather(*(zone_of(ctx.dns, h) for h in hosts))
