@@ -3,7 +3,7 @@
 // access tokens for our API ever leave this module; ID tokens are never sent anywhere.
 // MSAL.js is the pinned browser bundle the service serves (window.msal).
 
-import { openDialog, supportsNestedAppAuth } from "./office-context.js";
+import { hasOfficeDialog, openDialog, supportsNestedAppAuth } from "./office-context.js";
 
 export class SignInError extends Error {
   constructor(code, reason = "") {
@@ -77,12 +77,36 @@ export function createAuth({ clientId, authority, scope }) {
     return data.accessToken;
   }
 
+  // Outside Office (the standalone pane in a browser): a standard MSAL.js popup sign-in.
+  async function viaBrowser() {
+    const app = await globalThis.msal.createStandardPublicClientApplication({
+      auth: { clientId, authority, redirectUri: globalThis.location.origin },
+      cache: { cacheLocation: "sessionStorage" },
+    });
+    const [account] = app.getAllAccounts();
+    if (account) {
+      try {
+        return (await app.acquireTokenSilent({ scopes, account })).accessToken;
+      } catch (error) {
+        if (!isInteractionRequired(error)) throw new SignInError("failed", error.message || String(error));
+      }
+    }
+    try {
+      return (await app.acquireTokenPopup({ scopes })).accessToken;
+    } catch (error) {
+      if (isDeclined(error)) throw new SignInError("declined");
+      throw new SignInError("failed", error.message || String(error));
+    }
+  }
+
   return {
     enabled: Boolean(clientId),
     async token() {
       if (!clientId) return null;
       if (globalThis.msal && supportsNestedAppAuth()) return viaNaa();
-      return viaDialog();
+      if (hasOfficeDialog()) return viaDialog();
+      if (globalThis.msal) return viaBrowser();
+      throw new SignInError("unavailable", "MSAL.js did not load");
     },
   };
 }

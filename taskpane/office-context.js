@@ -122,10 +122,19 @@ export function officeThemeIsDark() {
 export function supportsNestedAppAuth() {
   const O = office();
   try {
-    return Boolean(O && O.context.requirements.isSetSupported("NestedAppAuth", "1.1"));
+    // Only inside an Office host: outside one there is no broker to nest in.
+    return Boolean(
+      O && O.context && O.context.mailbox && O.context.requirements.isSetSupported("NestedAppAuth", "1.1"),
+    );
   } catch {
     return false;
   }
+}
+
+/** Whether an Office host offers the dialog API (it does not outside Office). */
+export function hasOfficeDialog() {
+  const O = office();
+  return Boolean(O && O.context && O.context.ui && O.context.mailbox);
 }
 
 /**

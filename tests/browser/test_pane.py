@@ -442,3 +442,25 @@ def test_the_pane_runs_under_its_csp_without_violations(pane: Any) -> None:
     p.page.locator("#check").click()
     p.page.wait_for_selector(DONE)
     assert violations == []
+
+
+def test_standalone_in_a_browser_signs_in_with_a_popup_and_checks(pane: Any) -> None:
+    p = pane("backend")
+    needs_api(p, recipients=False)
+    seen: list[str | None] = []
+
+    def record(route: Any) -> bool:
+        seen.append(route.request.headers.get("authorization"))
+        return False
+
+    p.api_fault = record
+    page = p.open(stub={"host": None, "msal": {"popup": "ok"}})
+    page.wait_for_selector("#standalone:not([hidden])")
+    page.fill("#from", SENDER)
+    page.locator("#check").click()
+    page.wait_for_selector(DONE)
+    assert page.locator("body").get_attribute("data-state") == "done"
+    assert seen == [f"Bearer {p.server.token}"]
+    calls = [c["call"] for c in page.evaluate("window.__msal.calls")]
+    assert calls == ["createStandardPublicClientApplication", "acquireTokenPopup"]
+    assert finding(page, "mx.present").count() == 1

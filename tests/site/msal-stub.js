@@ -43,6 +43,12 @@
   window.msal = {
     InteractionRequiredAuthError: InteractionRequiredAuthError,
     BrowserAuthError: BrowserAuthError,
+    createStandardPublicClientApplication: function (config) {
+      calls.push({ call: "createStandardPublicClientApplication", clientId: config.auth.clientId });
+      var standard = app(config);
+      standard.getAllAccounts = function () { return []; };
+      return Promise.resolve(standard);
+    },
     createNestablePublicClientApplication: function (config) {
       calls.push({ call: "createNestablePublicClientApplication", clientId: config.auth.clientId });
       return Promise.resolve(app(config));
