@@ -72,9 +72,33 @@ class CheckContext:
 
 def default_checks() -> dict[str, CheckFn]:
     """The checks of a sender-domain request, by section name, in display order."""
-    from .checks import dmarc, mx, spf
+    from .checks import (
+        bimi,
+        dkim,
+        dmarc,
+        dnssec,
+        mta_sts,
+        mx,
+        ptr,
+        recipients,
+        services,
+        spf,
+        tlsrpt,
+    )
 
-    return {"mx": mx.check, "spf": spf.check, "dmarc": dmarc.check}
+    return {
+        "services": services.check,
+        "mx": mx.check,
+        "spf": spf.check,
+        "dkim": dkim.check,
+        "dmarc": dmarc.check,
+        "mta_sts": mta_sts.check,
+        "tlsrpt": tlsrpt.check,
+        "bimi": bimi.check,
+        "dnssec": dnssec.check,
+        "ptr": ptr.check,
+        "recipients": recipients.check,
+    }
 
 
 def make_dns_cache(settings: Settings) -> DnsCache:

@@ -13,7 +13,7 @@ from sendready.checks import mx
 from sendready.config import Settings
 from sendready.dns import parse_nameservers
 from sendready.engine import CheckContext, Engine, Section
-from sendready.model import CheckRequest, Status, rule
+from sendready.model import CheckRequest, Rule, Severity, Status
 from tests.conftest import NET
 from tests.servers.tiny_dns import TinyDns
 
@@ -26,11 +26,8 @@ mx     IN A   {NET}.25
 slow   IN MX  10 mx
 """
 
-PROBE = rule(
-    "enginetest.probe",
-    "A rule of the engine tests.",
-    "none",
-)
+# Not declared with rule(): a test rule must not enter the public findings reference.
+PROBE = Rule("enginetest.probe", "A rule of the engine tests.", "none", Severity.INFO)
 
 
 @pytest.fixture
