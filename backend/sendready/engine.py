@@ -101,6 +101,20 @@ def default_checks() -> dict[str, CheckFn]:
     }
 
 
+def _policy_fetcher(ctx: CheckContext) -> Callable[[str], Awaitable[str | None]]:
+    """Fetch a domain's MTA-STS policy body over guarded, verified HTTPS (None when it cannot)."""
+
+    async def get(domain: str) -> str | None:
+        from .checks.mta_sts import POLICY_PATH
+        from .fetch import MTA_STS_LIMIT, fetch
+
+        url = f"https://mta-sts.{domain}{POLICY_PATH}"
+        result = await fetch(url, ctx.dns, ctx.settings, max_bytes=MTA_STS_LIMIT)
+        return result.body.decode("utf-8", errors="replace") if result.ok else None
+
+    return get
+
+
 def make_dns_cache(settings: Settings) -> DnsCache:
     """In-process by default; shared through Redis when SENDREADY_REDIS_URL is set."""
     if not settings.redis_url:
@@ -144,6 +158,7 @@ class Engine:
         started = time.monotonic()
         checked_at = datetime.now(UTC).isoformat(timespec="seconds")
         ctx = CheckContext(request, self.resolver.session(deadline), self.settings, deadline)
+        ctx.services = {"mta_sts_policy": _policy_fetcher(ctx)}
         for name, fn in self.checks.items():
             ctx._sections[name] = asyncio.ensure_future(self._guarded(name, fn, ctx, budget))
         results = await asyncio.gather(*ctx._sections.values())
