@@ -73,6 +73,9 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class ProbeConfig:
     timeout: float = 8.0  # one probe, from connect to QUIT
+    #: The TCP connect alone. Shorter than the probe, so that probes queued behind the
+    #: connection cap still get their turn when every host drops packets.
+    connect_timeout: float = 5.0
     source_address: str = ""
     ca_file: str = ""  # empty: the system store
     allowed: tuple[IPNetwork, ...] = ()
@@ -344,9 +347,10 @@ async def probe(
             run.client.close()
         budget = config.timeout if deadline is None else max(0.0, end - run.started)
         if run.stage == "connect":
+            waited = min(budget, config.connect_timeout)
             return run.result(
                 Outcome.CONNECT_TIMEOUT,
-                f"no answer to the TCP connection within {budget:.1f} s",
+                f"no answer to the TCP connection within {waited:.1f} s",
             )
         return run.result(
             Outcome.DEADLINE, f"stopped after {budget:.1f} s while waiting for the {run.stage}"
@@ -399,7 +403,10 @@ async def _converse(
     run.stage = "connect"
     t0 = time.monotonic()
     try:
-        client = await SmtpClient.connect(target.address, target.port, config.source_address)
+        async with asyncio.timeout(config.connect_timeout):
+            client = await SmtpClient.connect(target.address, target.port, config.source_address)
+    except TimeoutError:  # an OSError too, but it means the connect went unanswered
+        raise
     except ConnectionRefusedError:
         return run.result(Outcome.REFUSED, f"connection refused on port {target.port}")
     except OSError as exc:
