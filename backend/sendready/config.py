@@ -119,6 +119,12 @@ class Settings:
     smtp_max_connections: int = setting(
         32, _int(1, 1024), "SMTP connections open at once in this process."
     )
+    smtp_slow_banner: float = setting(
+        5.0, _float(0.1, 120), "Seconds after which a late SMTP banner is reported as tarpitting."
+    )
+    smtp_per_request: int = setting(
+        8, _int(1, 256), "SMTP connections one check may hold open at once."
+    )
     ca_file: str = setting("", _path, "CA bundle for TLS checks; empty: the system store.")
     allow_private_targets: tuple[IPNetwork, ...] = setting(
         (), _networks, "Tests only: CIDR ranges the target guard treats as public."
