@@ -1,5 +1,6 @@
 """Every record check of issue 3 together (with the MX, SPF and DMARC checks) on the two
-well-configured look-alike domains: they must raise no warning or critical finding (no false alarms)."""
+well-configured look-alike domains: they must raise no warning or critical finding (no false
+alarms)."""
 
 from __future__ import annotations
 
