@@ -68,7 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--service", help="the sending service, if known (e.g. microsoft365)")
     check.add_argument("--timeout", type=float, metavar="SECONDS", help="the whole check's budget")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    check.add_argument(
+        "--no-smtp",
+        dest="probe_smtp",
+        action="store_const",
+        const=False,
+        default=None,
+        help="skip the SMTP probes (MX on 25, submission on 587/465)",
+    )
+    check.add_argument(
+        "--submission",
+        type=_submission,
+        metavar="HOST[:PORT]",
+        help="probe this submission host or relay (default: the sending service's)",
+    )
     check.set_defaults(func=cmd_check)
+    explain = sub.add_parser("explain", help="explain a pasted SMTP reply or bounce")
+    explain.add_argument("text", nargs="+", help='the reply, e.g. "535 5.7.139 ..."; - for stdin')
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.set_defaults(func=cmd_explain)
     manifest = sub.add_parser("manifest", help="print the Outlook add-in manifest (XML)")
     manifest.add_argument("--base-url", required=True, help="https origin serving the add-in")
     manifest.add_argument("--client-id", help="Entra ID application (client) id")
@@ -78,6 +96,41 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="gunicorn workers; default: sized for the CPU")
     serve.set_defaults(func=cmd_serve)
     return parser
+
+
+def _submission(text: str) -> str:
+    from .checks.smtp import parse_submission
+
+    try:
+        endpoint = parse_submission(text)[0]
+        normalize_domain(endpoint.host)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def cmd_explain(args: argparse.Namespace, out: IO[str]) -> int:
+    from .model import jsonable
+    from .smtp.explain import explain
+
+    text = sys.stdin.read() if args.text == ["-"] else " ".join(args.text)
+    result = explain(text)
+    if args.json:
+        json.dump(jsonable(result), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    codes = " ".join(str(c) for c in (result.code, result.enhanced) if c) or "no code"
+    lines = [f"{codes}: {'recognised' if result.recognised else 'not recognised'}"]
+    lines.append(f"Cause: {result.cause}")
+    if result.fix:
+        lines.append(f"Fix: {result.fix}")
+    meaning = "; ".join(m for m in (result.class_meaning, result.subject_meaning) if m)
+    if meaning and result.recognised:
+        lines.append(f"Class: {meaning}")
+    lines.append(f"Source: {result.source}")
+    for line in lines:
+        out.write(textwrap.fill(line, 100, subsequent_indent="  ") + "\n")
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
