@@ -20,7 +20,9 @@ def cli(*argv: str) -> tuple[int, str]:
 
 
 def test_explain_prints_cause_and_fix() -> None:
-    _, text = cli("explain", "550 5.7.60 Client does not have permissions to send as this sender")
+    code, text = cli(
+        "explain", "550 5.7.60 Client does not have permissions to send as this sender"
+    )
     assert code == EXIT_OK
     assert "recognised" in text and "Send As" in text and "Fix:" in text
 
