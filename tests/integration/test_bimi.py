@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sendready.checks import bimi
+from sendready.checks import bimi, dmarc
 from sendready.config import Settings
 from sendready.dns import parse_nameservers
 from sendready.engine import Engine
@@ -98,3 +98,25 @@ def test_svg_checks_on_bytes() -> None:
     assert "well-formed" in bimi.svg_problems(b"<svg")[0]
     onload = svg(extra='<rect onclick="x()" width="1" height="1"/>').encode()
     assert any("event handler" in p for p in bimi.svg_problems(onload))
+
+
+def test_an_inherited_dmarc_policy_counts_when_the_dmarc_check_runs(
+    dns_server,
+    policy_host,
+    pki,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = Settings(
+        dns_servers=parse_nameservers(dns_server.nameserver),
+        allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
+        ca_file=pki.ca,
+    )
+    with Engine(settings, checks={"bimi": bimi.check}) as e:
+        alone = one(
+            e.check(CheckRequest(domain="inherit.bimi-cases.test", probe_smtp=False)),
+            "bimi.dmarc_not_enforced",
+        )
+    assert alone.status is Status.FAIL  # read alone, only _dmarc.<domain> is asked
+    with Engine(settings, checks={"dmarc": dmarc.check, "bimi": bimi.check}) as e:
+        report = e.check(CheckRequest(domain="inherit.bimi-cases.test", probe_smtp=False))
+    finding = one(report, "bimi.dmarc_not_enforced")
+    assert finding.status is Status.PASS and "_dmarc.bimi-cases.test" in finding.detail

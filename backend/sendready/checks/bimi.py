@@ -201,8 +201,13 @@ async def check(ctx: CheckContext) -> Section:
     if record.declined:
         out.append(RECORD.passed(domain, "BIMI is declined (empty l= and a=)", record.record))
         return Section(tuple(out), BimiFacts(domain, record))
-    out.extend(_dmarc_findings(domain, dmarc.failed, dmarc.describe(), dmarc.texts()))
-    policy = dmarc_policy(dmarc.texts())[0] if dmarc.ok else ""
+    from_section = await _dmarc_from_section(ctx, domain)
+    if from_section is not None:
+        dmarc_out, policy = from_section
+        out.extend(dmarc_out)
+    else:
+        out.extend(_dmarc_findings(domain, dmarc.failed, dmarc.describe(), dmarc.texts()))
+        policy = dmarc_policy(dmarc.texts())[0] if dmarc.ok else ""
     problems: list[str] = []
     if record.logo:
         result = await fetch(record.logo, ctx.dns, ctx.settings, max_bytes=SVG_LIMIT, after=txt)
@@ -259,8 +264,47 @@ async def check(ctx: CheckContext) -> Section:
     return Section(tuple(out), BimiFacts(domain, record, policy, tuple(problems)))
 
 
+async def _dmarc_from_section(ctx: CheckContext, domain: str) -> tuple[list[Finding], str] | None:
+    """The policy in force from the DMARC check's facts (organizational-domain fallback
+    included) when that check is in the plan; None to read _dmarc ourselves."""
+    try:
+        section = await ctx.section("dmarc")
+    except KeyError:
+        return None
+    facts = section.facts
+    if facts is None or not hasattr(facts, "policy") or not hasattr(facts, "tags"):
+        return None
+    if getattr(facts, "unknown", ""):
+        return [DMARC.unknown(domain, f"the DMARC policy is not known: {facts.unknown}")], ""
+    policy = str(getattr(facts, "applied_policy", None) or facts.policy or "")
+    sp = str(facts.tags.get("sp", "")).lower()
+    where = getattr(facts, "policy_domain", None) or domain
+    record = getattr(facts, "record", None) or ""
+    if not policy:
+        finding = DMARC.failed(
+            domain,
+            "BIMI needs DMARC, and no DMARC policy applies to this domain",
+            f"The DMARC check found no policy for {domain} (nor at its organizational domain).",
+            f'Publish TXT _dmarc.{domain} "v=DMARC1; p=quarantine; rua=mailto:dmarc@{domain}".',
+        )
+        return [finding], ""
+    return _dmarc_findings(
+        domain,
+        False,
+        "",
+        (f"v=DMARC1; p={policy}; sp={sp}" if sp else f"v=DMARC1; p={policy}",),
+        where,
+        record,
+    ), policy
+
+
 def _dmarc_findings(
-    domain: str, failed: bool, described: str, texts: tuple[str, ...]
+    domain: str,
+    failed: bool,
+    described: str,
+    texts: tuple[str, ...],
+    where: str = "",
+    shown_record: str = "",
 ) -> list[Finding]:
     if failed:
         return [DMARC.unknown(domain, f"TXT _dmarc.{domain}: {described}")]
@@ -285,10 +329,10 @@ def _dmarc_findings(
             DMARC.failed(
                 domain,
                 f"BIMI needs DMARC at enforcement; the policy is {shown}",
-                f"_dmarc.{domain}: {shown}",
+                f"_dmarc.{where or domain}: {shown_record or shown}",
                 fix,
                 p=p,
                 sp=sp,
             )
         ]
-    return [DMARC.passed(domain, f"DMARC is at enforcement (p={p})", f"_dmarc.{domain}")]
+    return [DMARC.passed(domain, f"DMARC is at enforcement (p={p})", f"_dmarc.{where or domain}")]
