@@ -379,3 +379,16 @@ def test_metrics_show_latency_findings_cache_ratio_and_failures(
         'sendready_http_request_duration_seconds_count{endpoint="/api/v1/domains/<path:name>",'
         'method="GET",status="200"} 3.0'
     ) in text
+
+
+def test_cached_reports_do_not_count_against_the_limit_but_misses_do() -> None:
+    calls: list[str] = []
+    client = make_app({"fake": finding_check(calls)}, rate_limit_user="2 per minute").test_client()
+    assert client.get("/api/v1/domains/example.test").headers["X-Cache"] == "miss"  # 1
+    hits = [client.get("/api/v1/domains/example.test") for _ in range(5)]
+    assert [(r.status_code, r.headers["X-Cache"]) for r in hits] == [(200, "hit")] * 5
+    assert check(client, {"from": "a@other.test"}).status_code == 200  # 2
+    assert_problem(check(client, {"from": "a@other.test"}), 429)
+    assert_problem(client.get("/api/v1/domains/third.test"), 429)  # a miss runs a check
+    assert client.get("/api/v1/domains/example.test").status_code == 200  # still cached
+    assert calls == ["example.test", "other.test"]

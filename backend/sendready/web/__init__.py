@@ -6,11 +6,12 @@ Sign-in is off only when no client id is configured and the service listens on l
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,6 +107,8 @@ def create_app(
     app.extensions[EXTENSION] = services
     allowed_origin = _origin(settings.public_base_url)
 
+    # One budget per user and one per tenant, shared by every limited route (shared_limit:
+    # a plain limit would count each endpoint separately).
     # Order matters: authentication runs before the limiter's own before_request, so
     # the limits can key on the user and tenant.
     @app.before_request
@@ -133,11 +136,22 @@ def create_app(
     )
 
     def limit(view: Callable[..., Any]) -> Callable[..., Any]:
-        per_tenant = limiter.limit(settings.rate_limit_tenant, key_func=_tenant_key, scope="tenant")
-        per_user = limiter.limit(settings.rate_limit_user, key_func=_user_key, scope="user")
+        per_tenant = limiter.shared_limit(
+            settings.rate_limit_tenant, scope="tenant", key_func=_tenant_key
+        )
+        per_user = limiter.shared_limit(settings.rate_limit_user, scope="user", key_func=_user_key)
         return per_user(per_tenant(view))
 
-    app.register_blueprint(make_blueprint(limit))
+    @contextlib.contextmanager
+    def limited() -> Iterator[None]:
+        # The same two limits, counted only where a check will really run.
+        with (
+            limiter.shared_limit(settings.rate_limit_user, scope="user", key_func=_user_key),
+            limiter.shared_limit(settings.rate_limit_tenant, scope="tenant", key_func=_tenant_key),
+        ):
+            yield
+
+    app.register_blueprint(make_blueprint(limit, limited))
     _health_routes(app, services)
     _error_handlers(app, limiter)
 

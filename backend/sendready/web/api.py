@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -132,8 +133,15 @@ def _principal() -> Principal | None:
     return value if isinstance(value, Principal) else None
 
 
-def make_blueprint(limit: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Blueprint:
-    """The blueprint, with ``limit`` (the per-user and per-tenant rate limits) on its routes."""
+def make_blueprint(
+    limit: Callable[[Callable[..., Any]], Callable[..., Any]],
+    limited: Callable[[], AbstractContextManager[None]],
+) -> Blueprint:
+    """The blueprint, with ``limit`` (the per-user and per-tenant rate limits) on its routes.
+
+    A domain's cached report is served without counting against the limits: they protect
+    the checks (DNS and SMTP traffic), and ``limited()`` counts a cache miss like a check.
+    """
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
     @bp.post("/checks")
@@ -170,7 +178,6 @@ def make_blueprint(limit: Callable[[Callable[..., Any]], Callable[..., Any]]) ->
         return Response(body, mimetype="application/json")
 
     @bp.get("/domains/<path:name>")
-    @limit
     def get_domain(name: str) -> Response:
         svc = services()
         try:
@@ -182,7 +189,8 @@ def make_blueprint(limit: Callable[[Callable[..., Any]], Callable[..., Any]]) ->
         state = "hit"
         if body is None:
             state = "miss"
-            body = _encode(svc.run(CheckRequest(domain=domain)))
+            with limited():
+                body = _encode(svc.run(CheckRequest(domain=domain)))
             svc.cache.put(domain, body)
         response = Response(body, mimetype="application/json")
         response.headers["X-Cache"] = state
