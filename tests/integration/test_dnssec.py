@@ -108,6 +108,11 @@ def test_a_ds_matching_no_key_is_bogus(engine: Engine) -> None:
     assert of(report, "dnssec.unsigned") == []
 
 
+def test_a_ds_over_an_unsigned_child_is_bogus(engine: Engine) -> None:
+    (bogus,) = of(run(engine, f"dsunsigned.{PARENT}"), "dnssec.bogus")
+    assert "publishes no DNSKEY" in bogus.detail
+
+
 def test_expired_signatures_are_bogus(engine: Engine) -> None:
     report = run(engine, "dnssec-expired.test")
     (bogus,) = of(report, "dnssec.bogus")
