@@ -114,3 +114,13 @@ def test_zone_states_map_to_findings() -> None:
     assert one(dnssec.State.INSECURE) == ("dnssec.unsigned", Status.FAIL)
     assert one(dnssec.State.BOGUS) == ("dnssec.bogus", Status.FAIL)
     assert one(dnssec.State.UNKNOWN) == ("dnssec.secure", Status.UNKNOWN)
+
+
+def test_servfail_is_bogus_only_with_a_dnssec_ede() -> None:
+    plain = Lookup("d.test", "DNSKEY", Outcome.SERVFAIL)
+    with pytest.raises(dnssec._Unknown):
+        dnssec._outcome(plain, "DNSKEY d.test")
+    bogus = Lookup("d.test", "DNSKEY", Outcome.SERVFAIL, ede=(6,))
+    with pytest.raises(dnssec._Bogus, match="Extended DNS Error 6"):
+        dnssec._outcome(bogus, "DNSKEY d.test")
+    dnssec._outcome(Lookup("d.test", "DNSKEY", Outcome.NODATA), "DNSKEY d.test")  # not a failure
