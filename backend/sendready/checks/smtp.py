@@ -21,7 +21,7 @@ from ..engine import CheckContext, Section
 from ..model import Finding, Severity, rule
 from ..providers import Catalog, Endpoint, Service, TlsMode, catalog
 from ..smtp.explain import explain
-from ..smtp.guard import ConnectionLimiter
+from ..smtp.guard import ConnectionLimiter, process_limiter
 from ..smtp.probe import Mode, Outcome, ProbeConfig, ProbeResult, Target, XOAuth2, probe
 
 UNREACHABLE = rule(
@@ -623,7 +623,7 @@ async def check(ctx: CheckContext) -> Section:
     )
     process = ctx.services.get("smtp_limiter")
     if not isinstance(process, ConnectionLimiter):
-        process = ConnectionLimiter(settings.smtp_max_connections)
+        process = process_limiter(settings.smtp_max_connections)
     limiter = process.child(settings.smtp_per_request)
     deadline = ctx.deadline.at - MARGIN
     # Leave room for a second round of connects behind the per-request cap.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import weakref
 from collections.abc import Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -92,3 +93,22 @@ class ConnectionLimiter:
         if self._parent is not None:
             await self._parent.__aexit__(*exc)
         self._sem().release()
+
+
+_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ConnectionLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def process_limiter(limit: int) -> ConnectionLimiter:
+    """The per-process cap for the running event loop (the engine runs one loop per process).
+
+    A cap per process is by nature shared state; keying it by loop keeps a test's or a
+    second engine's loop from sharing a semaphore bound to another loop. An engine that
+    owns its limiter passes it in ``CheckContext.services["smtp_limiter"]`` instead.
+    """
+    loop = asyncio.get_running_loop()
+    limiter = _PROCESS.get(loop)
+    if limiter is None or limiter.limit != limit:
+        limiter = _PROCESS[loop] = ConnectionLimiter(limit)
+    return limiter
