@@ -236,6 +236,9 @@ def main() -> int:
         workers = children(proc.pid)
         cpu_before = sum(cpu_seconds(pid) for pid in workers)
         result = load(args.seconds, args.connections, args.client_processes)
+        after = children(proc.pid)
+        if sorted(after) != sorted(workers):
+            raise BenchError(f"workers changed during the run: {workers} -> {after}")
         cpu = sum(cpu_seconds(pid) for pid in workers) - cpu_before
         # Load-independent: the server's own CPU time per answer.
         result["server_cpu_ms_per_request"] = round(cpu * 1000 / result["requests"], 3)

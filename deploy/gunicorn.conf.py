@@ -19,8 +19,8 @@ preload_app = False
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-max_requests = 20000
-max_requests_jitter = 2000
+max_requests = 200000
+max_requests_jitter = 20000
 
 _cert, _key = os.environ.get("SENDREADY_TLS_CERT"), os.environ.get("SENDREADY_TLS_KEY")
 if _cert and _key:
