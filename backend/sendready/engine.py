@@ -96,6 +96,7 @@ def default_checks() -> dict[str, CheckFn]:
         "tlsrpt": tlsrpt.check,
         "bimi": bimi.check,
         "dnssec": dnssec.check,
+        "dane": dnssec.check_dane,
         "ptr": ptr.check,
         "recipients": recipients.check,
     }

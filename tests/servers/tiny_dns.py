@@ -133,7 +133,14 @@ class TinyDns(BaseResolver):  # type: ignore[misc]
             apex = _name(rr.rname)
             if name == apex or name.endswith("." + apex):
                 return rr
-        zone = ".".join(name.split(".")[-2:]) or "."
+        if not name:  # the root: this server holds no root zone, but must still answer
+            return RR(
+                ".",
+                QTYPE.SOA,
+                ttl=60,
+                rdata=SOA("ns.invalid.", "hostmaster.invalid.", (1, 3600, 600, 86400, 60)),
+            )
+        zone = ".".join(name.split(".")[-2:])
         return RR(
             zone,
             QTYPE.SOA,

@@ -608,7 +608,7 @@ async def _wait(
 
 
 def _normal(name: str) -> str:
-    return name.strip().rstrip(".").lower()
+    return name.strip().rstrip(".").lower() or "."  # the root keeps its one name
 
 
 def _find(
