@@ -14,6 +14,9 @@ CONTRACT = {
     "spf.sender_not_authorized",
     "dmarc.missing", "dmarc.multiple_records", "dmarc.syntax_error", "dmarc.invalid_value",
     "dmarc.policy_none", "dmarc.report_destination_unauthorized", "dmarc.will_fail",
+    "dkim.missing", "dkim.weak_key", "dkim.revoked", "dkim.testing_mode",
+    "mta_sts.policy_unreachable", "mta_sts.mx_mismatch", "tlsrpt.missing",
+    "recipient.domain_missing", "recipient.no_mail", "recipient.possible_typo",
 }  # fmt: skip
 
 ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
