@@ -169,3 +169,19 @@ def test_the_probe_connects_from_the_configured_source_address(
 ) -> None:
     result = run(hostile_smtp, pki, "good", source_address="127.0.0.1")
     assert result.outcome is Outcome.OK
+
+
+def test_no_token_is_sent_to_a_server_whose_certificate_did_not_verify(
+    hostile_smtp: Hostile, pki: Pki
+) -> None:
+    from sendready.smtp.probe import XOAuth2
+
+    # The hostile server offers no XOAUTH2: an attempt would show as auth "not offered".
+    host, address = hostile_smtp.host("selfsigned"), hostile_smtp.address("selfsigned")
+    target = Target(host, address, 25, Mode.STARTTLS, "submission")
+    creds = XOAuth2("alice@example.test", "a-token-that-must-stay-home")
+    result = asyncio.run(probe(target, config(pki), credentials=creds))
+    assert result.tls is not None and result.tls.cert is not None
+    assert not result.tls.cert.trusted
+    assert result.auth is None
+    assert not any("AUTH" in line and line.startswith("C:") for line in result.transcript)

@@ -379,7 +379,8 @@ async def _probe_twice(
     # not "no TLS" (DOMAIN.md §1.11): look again without trusting, to report the facts.
     first = dict(run.values)
     run.values.clear()
-    again = await _converse(run, config, inspecting_context(), credentials, verify=error)
+    # No credentials on this pass: a token is never sent over TLS that did not verify.
+    again = await _converse(run, config, inspecting_context(), None, verify=error)
     if again.tls is None and again.outcome is Outcome.OK:
         return replace(again, reason=f"the certificate did not verify: {error.verify_message}")
     if again.tls is None:
