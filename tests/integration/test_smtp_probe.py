@@ -185,3 +185,17 @@ def test_no_token_is_sent_to_a_server_whose_certificate_did_not_verify(
     assert not result.tls.cert.trusted
     assert result.auth is None
     assert not any("AUTH" in line and line.startswith("C:") for line in result.transcript)
+
+
+def test_no_token_is_sent_to_a_trusted_certificate_for_another_name(
+    hostile_smtp: Hostile, pki: Pki
+) -> None:
+    from sendready.smtp.probe import XOAuth2
+
+    host, address = hostile_smtp.host("wronghost"), hostile_smtp.address("wronghost")
+    creds = XOAuth2("alice@example.test", "a-token-that-must-stay-home")
+    target = Target(host, address, 25, Mode.STARTTLS, "submission")
+    result = asyncio.run(probe(target, config(pki), credentials=creds))
+    assert result.tls is not None and result.tls.cert is not None
+    assert result.tls.cert.trusted and not result.tls.cert.name_matches
+    assert result.auth is None

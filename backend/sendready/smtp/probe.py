@@ -476,7 +476,11 @@ async def _talk(
         values["starttls_reoffered"] = "STARTTLS" in caps
     values["ehlo_tls"] = tuple(f"{k} {v}".strip() for k, v in caps.items())
     values["auth_after_tls"] = auth_mechanisms(caps)
-    if credentials is not None and target.role == "submission":
+    tls = values.get("tls")
+    cert = tls.cert if isinstance(tls, TlsFacts) else None
+    # The name is checked here, not by OpenSSL: a token goes only to a verified server.
+    verified = cert is not None and cert.trusted and cert.name_matches and not cert.expired
+    if credentials is not None and target.role == "submission" and verified:
         run.stage = "auth"
         values["auth"] = await _xoauth2(client, credentials, auth_mechanisms(caps))
     run.stage = "quit"
