@@ -189,3 +189,16 @@ def test_a_submission_host_without_address_is_unknown(engine: Engine) -> None:
     report = run(engine, "d-refused.smtp-hostile.test", submission="nowhere.smtp-sub.test:587")
     unknown = [f for f in report.findings if f.area == "smtp" and f.status is Status.UNKNOWN]
     assert unknown and "no address" in unknown[0].detail
+
+
+def test_a_token_is_not_sent_to_an_unverified_server_and_that_is_said(engine: Engine) -> None:
+    report = run(
+        engine,
+        "m365-good.test",
+        address="alice@m365-good.test",
+        submission="wronghost.smtp-hostile.test:25",
+        oauth_token="a-token-that-must-stay-home",
+    )
+    (finding,) = [f for f in report.findings if f.id == "smtp.auth_failed"]
+    assert finding.status is Status.UNKNOWN and "not sent" in finding.detail
+    assert "smtp.cert_name_mismatch" in smtp_ids(report)

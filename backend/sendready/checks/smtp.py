@@ -692,6 +692,14 @@ async def check(ctx: CheckContext) -> Section:
             result, slow_banner=config.slow_banner, offered_ports=offered_ports,
             service=service_name,
         )  # fmt: skip
+    tested = next((r for r in sub_results if r.target is first_starttls), None)
+    if credentials is not None and tested is not None and tested.auth is None:
+        why = tested.reason or "the conversation did not reach AUTH"
+        if tested.completed and tested.tls is None:
+            why = "the token was not sent, because the server offered no TLS"
+        elif tested.completed:
+            why = "the token was not sent, because the server's certificate did not verify"
+        findings.append(AUTH_FAILED.unknown(_subject(tested), why))
     if service is not None:
         for port, why in sorted(not_offered.items()):
             findings.append(
