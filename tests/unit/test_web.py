@@ -392,3 +392,17 @@ def test_cached_reports_do_not_count_against_the_limit_but_misses_do() -> None:
     assert_problem(client.get("/api/v1/domains/third.test"), 429)  # a miss runs a check
     assert client.get("/api/v1/domains/example.test").status_code == 200  # still cached
     assert calls == ["example.test", "other.test"]
+
+
+def test_a_cache_miss_counts_against_the_tenant_limit_too() -> None:
+    calls: list[str] = []
+    client = make_app(
+        {"fake": finding_check(calls)},
+        rate_limit_user="100 per minute",
+        rate_limit_tenant="2/minute",
+    ).test_client()
+    assert client.get("/api/v1/domains/one.test").status_code == 200
+    assert client.get("/api/v1/domains/two.test").status_code == 200
+    assert_problem(client.get("/api/v1/domains/three.test"), 429)
+    assert_problem(check(client, {"from": "a@four.test"}), 429)
+    assert calls == ["one.test", "two.test"]

@@ -144,11 +144,13 @@ def create_app(
 
     @contextlib.contextmanager
     def limited() -> Iterator[None]:
-        # The same two limits, counted only where a check will really run.
-        with (
-            limiter.shared_limit(settings.rate_limit_user, scope="user", key_func=_user_key),
-            limiter.shared_limit(settings.rate_limit_tenant, scope="tenant", key_func=_tenant_key),
-        ):
+        # The same two limits, counted only where a check will really run. Flask-Limiter
+        # checks each context-manager limit as it is entered.
+        user = limiter.shared_limit(settings.rate_limit_user, scope="user", key_func=_user_key)
+        tenant = limiter.shared_limit(
+            settings.rate_limit_tenant, scope="tenant", key_func=_tenant_key
+        )
+        with user, tenant:
             yield
 
     app.register_blueprint(make_blueprint(limit, limited))
