@@ -105,8 +105,7 @@ class KeySet:
         self.fetches += 1
 
     def key_object(self, kid: str, jwk: Mapping[str, Any]) -> Any:
-        """The public key of ``jwk``, built once per key (building it costs a third of a
-        validation)."""
+        """The public key of ``jwk``, built once per published key rather than per token."""
         with self._lock:
             cached = self._objects.get(kid)
             if cached is not None and cached[0] is jwk:
