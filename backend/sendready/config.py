@@ -167,6 +167,7 @@ class Settings:
     tls_cert: str = setting("", _str, "PEM certificate chain for HTTPS; empty: a generated one.")
     tls_key: str = setting("", _str, "PEM private key of tls_cert.", secret=True)
     workers: int = setting(0, _int(0, 256), "gunicorn worker processes; 0: sized for the machine.")
+    threads: int = setting(16, _int(1, 256), "Threads per gunicorn worker (gthread).")
     rate_limit_user: str = setting(
         "60 per minute", _str, "Checks one user may ask for (Flask-Limiter syntax)."
     )
