@@ -122,6 +122,7 @@ def plan(settings: Settings, environ: Mapping[str, str] | None = None) -> Plan:
     )
     if settings.workers:
         env["SENDREADY_WORKERS"] = str(settings.workers)
+    env["SENDREADY_THREADS"] = str(settings.threads)
     shown = f"[{host}]" if ":" in host else host
     base = settings.public_base_url or f"https://{shown}:{port}"
     urls = {
