@@ -16,6 +16,10 @@ PREFIX = "SENDREADY_"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+#: Variables with the prefix that belong to the test harness, not to the program.
+NOT_SETTINGS = frozenset({"SENDREADY_TEST_NET"})
+
+
 class ConfigError(ValueError):
     """One or more settings are wrong; the message names each one and why."""
 
@@ -216,7 +220,7 @@ class Settings:
         errors: list[str] = []
         kwargs: dict[str, Any] = {}
         for key, raw in values.items():
-            if not key.startswith(PREFIX):
+            if not key.startswith(PREFIX) or key in NOT_SETTINGS:
                 continue
             spec = known.get(key)
             if spec is None:

@@ -82,6 +82,7 @@ def default_checks() -> dict[str, CheckFn]:
         ptr,
         recipients,
         services,
+        smtp,
         spf,
         tlsrpt,
     )
@@ -98,6 +99,7 @@ def default_checks() -> dict[str, CheckFn]:
         "dnssec": dnssec.check,
         "dane": dnssec.check_dane,
         "ptr": ptr.check,
+        "smtp": smtp.check,
         "recipients": recipients.check,
     }
 

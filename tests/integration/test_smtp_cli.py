@@ -8,7 +8,6 @@ import json
 import pytest
 
 from sendready.cli import EXIT_OK, EXIT_USAGE, main
-from sendready.engine import default_checks
 from tests.conftest import NET, Pki, addr
 from tests.fixtures.hostile_smtp import Hostile
 from tests.fixtures.submission import Submission
@@ -48,26 +47,17 @@ def env(monkeypatch: pytest.MonkeyPatch, dns_server, pki: Pki) -> None:  # type:
     monkeypatch.chdir(pki.dir)  # no stray .env file
 
 
-#: Until the engine registers the "smtp" section, `sendready check` runs no probes; these
-#: tests say so as expected failures instead of passing vacuously.
-needs_smtp_section = pytest.mark.xfail(
-    "smtp" not in default_checks(), reason="engine.default_checks lacks 'smtp'", strict=True
-)
-
-
 def test_check_no_smtp_skips_the_probes(env: None, hostile_smtp: Hostile) -> None:
     _, text = cli("check", "d-notls.smtp-hostile.test", "--no-smtp", "--json")
     report = json.loads(text)
     assert not [f for f in report["findings"] if f["id"].startswith("smtp.")]
 
 
-@needs_smtp_section
 def test_check_shows_smtp_results(env: None, hostile_smtp: Hostile) -> None:
     _, text = cli("check", "d-notls.smtp-hostile.test", "--color", "never")
     assert "SMTP" in text and "does not offer STARTTLS" in text
 
 
-@needs_smtp_section
 def test_check_submission_flag_probes_that_host(env: None, submission: Submission) -> None:
     _, text = cli(
         "check", "d-refused.smtp-hostile.test", "--submission", f"{submission.name}:465", "--json"

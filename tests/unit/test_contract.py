@@ -16,6 +16,9 @@ CONTRACT = {
     "dmarc.policy_none", "dmarc.report_destination_unauthorized", "dmarc.will_fail",
     "dkim.missing", "dkim.weak_key", "dkim.revoked", "dkim.testing_mode",
     "mta_sts.policy_unreachable", "mta_sts.mx_mismatch", "tlsrpt.missing",
+    "smtp.unreachable", "smtp.port_blocked", "smtp.starttls_missing", "smtp.cert_untrusted",
+    "smtp.cert_name_mismatch", "smtp.cert_expired", "smtp.tls_outdated", "smtp.auth_not_offered",
+    "smtp.auth_failed",
     "recipient.domain_missing", "recipient.no_mail", "recipient.possible_typo",
 }  # fmt: skip
 
