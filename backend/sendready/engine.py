@@ -148,6 +148,11 @@ class Engine:
             cache=make_dns_cache(self.settings),
         )
         self.checks = dict(checks) if checks is not None else default_checks()
+        if "dmarc" in self.checks:
+            # Parse the public suffix list now, not on the event loop of the first request.
+            from .checks.dmarc_orgdomain import bundled_suffix_list
+
+            bundled_suffix_list()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()

@@ -15,9 +15,9 @@ TIMEOUT = (3.05, 10.0)
 class BoundedSession(requests.Session):
     """A session whose requests always carry a timeout, so no call can hang a worker."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(*args, **kwargs)
 
 
 def make_session(settings: Settings) -> requests.Session:
