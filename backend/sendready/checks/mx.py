@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from dataclasses import dataclass, replace
 
 from ..dns import Lookup, Outcome
+from ..dns.names import is_ip
 from ..engine import CheckContext, Section
 from ..model import Finding, Severity, rule
 from ..providers import COMMON_SELECTORS, catalog
@@ -118,14 +118,6 @@ def _null_mx(lookup: Lookup) -> tuple[bool, bool]:
     """(has a null MX, has other MX records too)."""
     nulls = [r for r in lookup.records if str(r.exchange) == "."]  # type: ignore[attr-defined]
     return bool(nulls), len(nulls) < len(lookup.records)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 async def check(ctx: CheckContext) -> Section:
@@ -283,7 +275,7 @@ async def _hosts(ctx: CheckContext, mx: Lookup) -> Section:
             )
         )
         unique = unique[:MAX_HOSTS]
-    literals = [(p, n) for p, n in unique if _is_ip(n)]
+    literals = [(p, n) for p, n in unique if is_ip(n)]
     for _, name in literals:
         findings.append(
             IP_LITERAL.failed(
@@ -293,7 +285,7 @@ async def _hosts(ctx: CheckContext, mx: Lookup) -> Section:
                 f"Point the MX at a host name with an A record, e.g. `mail.{domain}`.",
             )
         )
-    named = [(p, n) for p, n in unique if not _is_ip(n)]
+    named = [(p, n) for p, n in unique if not is_ip(n)]
     lookups = await asyncio.gather(
         *(ctx.dns.query_many(((n, "A"), (n, "AAAA")), after=mx) for _, n in named)
     )

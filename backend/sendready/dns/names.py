@@ -44,7 +44,7 @@ def normalize_domain(name: str) -> str:
         raise BadName(f"the domain is {len(text)} characters long; the limit is {MAX_NAME}")
     if text.endswith("."):
         text = text[:-1]
-    if text.startswith("[") or _is_ip(text):
+    if text.startswith("[") or is_ip(text):
         raise BadName(f"{text!r} is an IP address, not a domain name")
     labels = text.split(".")
     out: list[str] = []
@@ -89,7 +89,8 @@ def _a_label(label: str, whole: str) -> str:
     return encoded
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address literal."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -424,34 +424,9 @@ class Resolver:
             self._count(stats, name, rdtype)
             try:
                 response = await self._exchange(query, server, attempt, stats)
-            except dns.exception.Timeout:
-                last = Lookup(
-                    name,
-                    rdtype,
-                    Outcome.TIMEOUT,
-                    reason=f"no answer within {_secs(budget)}",
-                    server=str(server),
-                )
-                self._fail(stats)
-                continue
-            except (OSError, EOFError) as exc:
-                last = Lookup(
-                    name,
-                    rdtype,
-                    Outcome.ERROR,
-                    reason=f"network error: {_oserror(exc)}",
-                    server=str(server),
-                )
-                self._fail(stats)
-                continue
-            except dns.exception.DNSException as exc:
-                last = Lookup(
-                    name,
-                    rdtype,
-                    Outcome.ERROR,
-                    reason=f"malformed answer: {exc}",
-                    server=str(server),
-                )
+            except (dns.exception.DNSException, OSError, EOFError) as exc:
+                outcome, reason = _exchange_failure(exc, budget)
+                last = Lookup(name, rdtype, outcome, reason=reason, server=str(server))
                 self._fail(stats)
                 continue
             rcode = response.rcode()
@@ -652,6 +627,15 @@ def _servfail_reason(ede: tuple[int, ...]) -> str:
     return (
         "the server failed to answer (SERVFAIL" + (": " + ", ".join(extra) if extra else "") + ")"
     )
+
+
+def _exchange_failure(exc: BaseException, budget: float) -> tuple[Outcome, str]:
+    """What a failed exchange with one server tells: a timeout, the network, or garbage."""
+    if isinstance(exc, dns.exception.Timeout):
+        return Outcome.TIMEOUT, f"no answer within {_secs(budget)}"
+    if isinstance(exc, OSError | EOFError):
+        return Outcome.ERROR, f"network error: {_oserror(exc)}"
+    return Outcome.ERROR, f"malformed answer: {exc}"
 
 
 def _secs(seconds: float) -> str:

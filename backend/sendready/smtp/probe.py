@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from ..dns.names import is_ip
 from .client import (
     ConnectionClosed,
     ProtocolError,
@@ -497,7 +498,7 @@ async def _handshake(
     """Start TLS and record what was negotiated; a ProbeResult if the handshake failed."""
     target, values = run.target, run.values
     run.stage = "tls"
-    sni = None if _is_ip(target.host) else target.host
+    sni = None if is_ip(target.host) else target.host
     try:
         await client.start_tls(context, sni)
     except ssl.SSLCertVerificationError as exc:
@@ -553,14 +554,6 @@ def _redact(text: str, credentials: XOAuth2) -> str:
         if secret:
             text = text.replace(secret, "[redacted]")
     return text
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def reply_of(text: str) -> Reply | None:
