@@ -9,7 +9,6 @@ id; a probe that ran out of time is ``unknown``, never a guess.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,12 +16,14 @@ from typing import Any
 
 import dns.reversename
 
+from ..dns.names import is_ip
 from ..engine import CheckContext, Section
 from ..model import Finding, Severity, rule
 from ..providers import Catalog, Endpoint, Service, TlsMode, catalog
 from ..smtp.explain import explain
 from ..smtp.guard import ConnectionLimiter, process_limiter
 from ..smtp.probe import Mode, Outcome, ProbeConfig, ProbeResult, Target, XOAuth2, probe
+from .services import services_of
 
 UNREACHABLE = rule(
     "smtp.unreachable",
@@ -562,45 +563,39 @@ def parse_submission(text: str) -> list[Endpoint]:
     return [Endpoint(host, 587, TlsMode.STARTTLS), Endpoint(host, 465, TlsMode.IMPLICIT)]
 
 
-async def _service_from_spf(ctx: CheckContext, cat: Catalog) -> Service | None:
-    txt = await ctx.dns.query(ctx.request.domain, "TXT")
-    for record in txt.texts():
-        if not record.lower().startswith("v=spf1"):
-            continue
-        for term in record.split()[1:]:
-            name = term.lstrip("+-~?").lower()
-            if name.startswith("include:"):
-                found = cat.by_spf_include(name.removeprefix("include:"))
-                if found is not None:
-                    return found
-    return None
+_SOURCES = (("SPF", "spf"), ("MX", "mx"), ("DKIM", "dkim"))
 
 
 async def _plan_submission(
-    ctx: CheckContext, cat: Catalog, mx_hosts: Sequence[str]
+    ctx: CheckContext, cat: Catalog
 ) -> tuple[Service | None, list[Endpoint], str]:
+    """The endpoint to probe: the one asked for, the named service's, or a detected one's.
+
+    Detection is the "services" section's (SPF includes, MX hosts, DKIM CNAMEs); a service
+    seen in SPF is preferred, as that is what authorises it to send, then MX, then DKIM.
+    """
     req = ctx.request
     if req.submission:
         return None, parse_submission(req.submission), "request"
-    service = cat.get(req.service) if req.service else None
-    source = "service" if service else ""
-    if service is None:
-        service = await _service_from_spf(ctx, cat)
-        source = "spf" if service else ""
-    if service is None:
-        service = next((s for h in mx_hosts if (s := cat.by_mx(h)) is not None), None)
-        source = "mx" if service else ""
-    if service is None:
-        return None, [], ""
-    return service, list(service.submission), source
+    named = cat.get(req.service) if req.service else None
+    if named is not None:
+        return named, list(named.submission), "service"
+    detected = (await services_of(ctx)).detected
+    for prefix, source in _SOURCES:
+        for found in detected:
+            service = cat.get(found.id)
+            if (
+                service is not None
+                and service.submission
+                and any(e.startswith(prefix) for e in found.evidence)
+            ):
+                return service, list(service.submission), source
+    return None, [], ""
 
 
 async def _addresses(ctx: CheckContext, host: str) -> tuple[list[str], str]:
-    try:
-        ipaddress.ip_address(host)
+    if is_ip(host):
         return [host], ""
-    except ValueError:
-        pass
     a, aaaa = await ctx.dns.query_many(((host, "A"), (host, "AAAA")))
     found = [str(r) for lookup in (a, aaaa) if lookup.ok for r in lookup.records]
     if found:
@@ -639,7 +634,7 @@ async def check(ctx: CheckContext) -> Section:
     except KeyError:
         pass  # a plan without the MX check: only the submission endpoint is probed
 
-    service, endpoints, source = await _plan_submission(ctx, cat, [h for h, _ in mx_hosts])
+    service, endpoints, source = await _plan_submission(ctx, cat)
     credentials = None
     if ctx.request.oauth_token and ctx.request.address:
         credentials = XOAuth2(ctx.request.address, ctx.request.oauth_token)
