@@ -142,6 +142,9 @@ class CheckRequest:
     submission: str | None = None
     oauth_token: str | None = field(default=None, repr=False)
     budget: float | None = None
+    #: The draft's List-Unsubscribe and List-Unsubscribe-Post as (name, value) pairs; None
+    #: when the client could not read its headers, () when it read them and neither is set.
+    headers: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -12,6 +13,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from ..auth.graph import proxy_addresses
 from ..auth.tokens import Principal
+from ..checks.requirements import HEADER_NAMES
 from ..dns import InvalidInput, normalize_domain, parse_address
 from ..model import CheckRequest, Report
 from .openapi import document
@@ -19,6 +21,7 @@ from .problems import Problem
 from .services import Services
 
 MAX_SELECTORS = 20
+MAX_HEADER_LENGTH = 2048
 OPTION_KEYS = {"service", "selectors", "probe_smtp", "submission"}
 
 
@@ -52,7 +55,7 @@ def parse_check(data: dict[str, Any], max_recipients: int) -> tuple[CheckRequest
     Wrong shapes and types are 400; well-formed values that cannot be checked (an invalid
     IDN, a 300-character name) are 422. Both name the field.
     """
-    unknown = set(data) - {"from", "recipients", "options"}
+    unknown = set(data) - {"from", "recipients", "options", "headers"}
     if unknown:
         name = sorted(unknown)[0]
         raise Problem(400, f"{name} is not a field of a check request", field=name)
@@ -124,8 +127,31 @@ def parse_check(data: dict[str, Any], max_recipients: int) -> tuple[CheckRequest
         selectors=tuple(selectors),
         service=service,
         probe_smtp=flags["probe_smtp"],
+        headers=_headers(data["headers"]) if "headers" in data else None,
     )
     return request_, flags["submission"]
+
+
+def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    """The draft's unsubscribe headers: only those two names, one line each, bounded."""
+    if not isinstance(value, dict):
+        raise Problem(400, "headers must be an object of header names to values", field="headers")
+    canonical = {name.lower(): name for name in HEADER_NAMES}
+    out: list[tuple[str, str]] = []
+    for name, text in value.items():
+        where = f"headers.{name}"[:80]
+        known = canonical.get(str(name).lower())
+        if known is None:
+            raise Problem(400, f"only {' and '.join(HEADER_NAMES)} may be sent", field=where)
+        text = _string(text, where)
+        if len(text) > MAX_HEADER_LENGTH or any(c in text for c in "\r\n\0"):
+            raise Problem(
+                400,
+                f"{where} must be one line of at most {MAX_HEADER_LENGTH} characters",
+                field=where,
+            )
+        out.append((known, text))
+    return tuple(out)
 
 
 def _principal() -> Principal | None:
@@ -160,20 +186,12 @@ def make_blueprint(
                     field="options.submission",
                 )
             token = svc.broker.on_behalf_of(principal.token, [svc.settings.smtp_send_scope])
-            check = CheckRequest(
-                domain=check.domain,
-                address=check.address,
-                recipients=check.recipients,
-                selectors=check.selectors,
-                service=check.service,
-                probe_smtp=check.probe_smtp,
-                submission=check.submission,
-                oauth_token=token,
-            )
+            check = dataclasses.replace(check, oauth_token=token)
         report = svc.run(check)
         body = _encode(report)
         # Only a plain check of the domain stands for "the domain's latest report".
-        if not check.recipients and check.oauth_token is None and not check.selectors:
+        plain = check.headers is None and check.oauth_token is None
+        if plain and not check.recipients and not check.selectors:
             svc.cache.put(check.domain, body)
         return Response(body, mimetype="application/json")
 

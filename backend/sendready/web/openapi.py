@@ -112,6 +112,17 @@ CHECK_REQUEST = {
             },
             "additionalProperties": False,
         },
+        "headers": {
+            "type": "object",
+            "description": "The draft's unsubscribe headers (RFC 2369, RFC 8058), for the "
+            "one-click requirement. Omit when they could not be read; send {} when the draft "
+            "has neither.",
+            "properties": {
+                name: {"type": "string", "maxLength": 2048, "pattern": "^[^\\r\\n]*$"}
+                for name in ("List-Unsubscribe", "List-Unsubscribe-Post")
+            },
+            "additionalProperties": False,
+        },
     },
     "additionalProperties": False,
 }
