@@ -10,7 +10,7 @@ from typing import Any
 
 #: Version of the Report JSON schema. Bump the minor part for additions,
 #: the major part for anything that changes the meaning of an existing field.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class Status(enum.StrEnum):
@@ -37,6 +37,19 @@ _SEVERITY_RANK = {Severity.CRITICAL: 2, Severity.WARNING: 1, Severity.INFO: 0}
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """A ready-to-publish fix: one DNS record, or a file to serve (``type`` "FILE", ``name``
+    its URL). ``value`` is exactly what to paste; ``note`` says anything the admin must know
+    before publishing it (for example, which stage of a staged rollout it is)."""
+
+    type: str
+    name: str
+    value: str
+    ttl: int = 3600
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One statement about the sender's or a recipient's readiness.
 
@@ -52,6 +65,8 @@ class Finding:
     fix: str = ""
     spec: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: The records that fix this finding, in the order to publish them (see fixes.py).
+    records: tuple[Record, ...] = ()
 
     @property
     def area(self) -> str:
@@ -89,6 +104,7 @@ class Rule:
         *,
         severity: Severity | None = None,
         spec: str | None = None,
+        records: tuple[Record, ...] = (),
         **data: Any,
     ) -> Finding:
         return Finding(
@@ -101,6 +117,7 @@ class Rule:
             fix,
             spec or self.spec,
             data,
+            records,
         )
 
     def unknown(self, subject: str, reason: str, title: str = "", **data: Any) -> Finding:
@@ -145,6 +162,12 @@ class CheckRequest:
     #: The draft's List-Unsubscribe and List-Unsubscribe-Post as (name, value) pairs; None
     #: when the client could not read its headers, () when it read them and neither is set.
     headers: tuple[tuple[str, str], ...] | None = None
+    #: The signed-in user's primary address, when the caller knows it (the API, from the
+    #: token); a From that differs from it is a Send As.
+    mailbox: str | None = None
+    #: Every address the signed-in user owns (Graph proxy addresses), lower-case; None when
+    #: they could not be read, so a Send As cannot be judged.
+    own_addresses: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

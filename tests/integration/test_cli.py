@@ -47,7 +47,7 @@ def test_a_critical_finding_exits_1_and_says_what_to_fix(ns: str) -> None:
 def test_json_output_is_the_report(ns: str) -> None:
     result = sendready("check", "alice@null.mx.test", "--json", nameserver=ns)
     data = json.loads(result.stdout)
-    assert data["schema"] == "1.0"
+    assert data["schema"] == "1.1"
     assert data["address"] == "alice@null.mx.test"
     assert {f["id"] for f in data["findings"]} >= {"mx.null_mx"}
 

@@ -67,7 +67,7 @@ def test_a_plain_check_returns_the_report(client: FlaskClient) -> None:
     assert response.status_code == 200
     report = response.get_json()
     assert report["domain"] == "m365-good.test"
-    assert report["schema"] == "1.0"
+    assert report["schema"] == "1.1"
 
 
 def test_idn_sender_is_checked_as_its_a_label(client: FlaskClient) -> None:

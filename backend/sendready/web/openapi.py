@@ -13,9 +13,34 @@ from ..model import SCHEMA_VERSION
 _STR = {"type": "string"}
 _NSTR = {"type": ["string", "null"]}
 
+RECORD = {
+    "type": "object",
+    "description": "A record to publish (or, for FILE, a file to serve at the URL in name).",
+    "required": ["type", "name", "value", "ttl", "note"],
+    "properties": {
+        "type": {"enum": ["TXT", "CNAME", "MX", "FILE"]},
+        "name": _STR,
+        "value": _STR,
+        "ttl": {"type": "integer", "minimum": 0},
+        "note": _STR,
+    },
+    "additionalProperties": False,
+}
+
 FINDING = {
     "type": "object",
-    "required": ["id", "status", "severity", "subject", "title", "detail", "fix", "spec", "data"],
+    "required": [
+        "id",
+        "status",
+        "severity",
+        "subject",
+        "title",
+        "detail",
+        "fix",
+        "spec",
+        "data",
+        "records",
+    ],
     "properties": {
         "id": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"},
         "status": {"enum": ["pass", "fail", "unknown"]},
@@ -26,6 +51,7 @@ FINDING = {
         "fix": _STR,
         "spec": _STR,
         "data": {"type": "object"},
+        "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
     },
     "additionalProperties": False,
 }
@@ -260,6 +286,7 @@ def document() -> dict[str, Any]:
                 "CheckRequest": CHECK_REQUEST,
                 "Report": REPORT,
                 "Finding": FINDING,
+                "Record": RECORD,
                 "Problem": PROBLEM,
                 "Addresses": ADDRESSES,
                 "Health": HEALTH,
