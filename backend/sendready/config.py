@@ -144,6 +144,9 @@ class Settings:
     )
     redis_url: str = setting("", _str, "Redis for the shared cache and rate limits.")
     database_url: str = setting("", _str, "History database; empty: SQLite in the instance folder.")
+    history_days: int = setting(
+        90, _int(1, 3650), "Days a finished scan is kept in the history; older ones are pruned."
+    )
     client_id: str = setting("", _str, "Entra ID application (client) id of the API.")
     client_secret: str = setting("", _str, "Client secret for MSAL.", secret=True)
     client_cert: str = setting("", _str, "PEM file with the private key and certificate for MSAL.")
