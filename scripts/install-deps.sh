@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
-    knot knot-dnsutils postfix sasl2-bin libsasl2-modules redis-server chromium >/dev/null
+    knot knot-dnsutils postfix sasl2-bin libsasl2-modules redis-server postgresql chromium >/dev/null
 [ -x .venv/bin/python ] || python3.11 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 # node and npm for the task pane's libraries and JS unit tests; images that ship their own
