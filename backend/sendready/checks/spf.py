@@ -597,7 +597,7 @@ def _missing(domain: str, tree: SpfNode) -> Finding:
 def _multiple(node: SpfNode, apex: bool) -> Finding:
     merged = _merge(node.records)
     where = "" if apex else f" (reached through `{node.term}`)"
-    return MULTIPLE.failed(
+    finding = MULTIPLE.failed(
         node.domain,
         f"{node.domain} publishes {len(node.records)} SPF records{where}",
         "TXT "
@@ -606,8 +606,9 @@ def _multiple(node: SpfNode, apex: bool) -> Finding:
         + "; ".join(f"`{r}`" for r in node.records)
         + ". Receivers return permerror: SPF fails for every message.",
         f"Replace them with one record, e.g. `{merged}`." if merged else "Keep one record.",
-        records=list(node.records),
     )
+    # `records` names Finding.records in Rule.failed, so the data key is set here.
+    return replace(finding, data={"records": list(node.records)})
 
 
 def _merge(records: tuple[str, ...]) -> str:
