@@ -78,7 +78,7 @@ def one(section: Section, id: str) -> Finding:
 def test_a_clean_enforced_policy_passes_with_its_facts(servers: tuple[Nameserver, ...]) -> None:
     section = check(servers, "dmarc-good.test")
     assert ids(section) == set() and ids(section, Status.UNKNOWN) == set()
-    assert ids(section, Status.PASS) == {"dmarc.present"}
+    assert ids(section, Status.PASS) == {"dmarc.present", "dmarc.missing"}
     facts = section.facts
     assert facts.record == "v=DMARC1; p=reject; rua=mailto:dmarc@dmarc-good.test"
     assert (facts.policy_domain, facts.policy, facts.policy_tag) == (

@@ -695,6 +695,15 @@ async def evaluate(session: DnsSession, domain: str, suffixes: SuffixList) -> Se
     elif current.record is None:
         findings.append(_missing(domain, names))
     else:
+        # The pass of the rule that fails when the record goes: its removal is a regression.
+        findings.append(
+            MISSING.passed(
+                domain,
+                f"A DMARC record applies to {domain}",
+                f"Found at _dmarc.{current.policy_domain}.",
+                policy_domain=current.policy_domain,
+            )
+        )
         findings.extend(record_findings(domain, current))
         destinations, report_findings = await _destinations(session, current, answers)
         findings.extend(report_findings)
