@@ -330,7 +330,8 @@ def test_every_spf_finding_id_of_the_contract_is_declared() -> None:
 
 def test_a_good_record_gives_only_the_pass_summary() -> None:
     found = by_id(facts_for(node("example.com", "v=spf1 ip4:192.0.2.0/24 -all")))
-    assert set(found) == {"spf.valid"}
+    assert set(found) == {"spf.valid", "spf.missing"}
+    assert found["spf.missing"].status is Status.PASS
     assert found["spf.valid"].status is Status.PASS
     assert "0 of 10" in found["spf.valid"].title
 
@@ -354,7 +355,8 @@ def test_multiple_records_get_one_merged_record_as_the_fix() -> None:
     tree = SpfNode(
         "example.com", "apex", "", NodeStatus.MULTIPLE, records=records, reason="2 records"
     )
-    (finding,) = spf.findings(facts_for(tree))
+    present, finding = spf.findings(facts_for(tree))
+    assert (present.id, present.status) == ("spf.missing", Status.PASS)
     assert finding.id == "spf.multiple_records"
     assert "`v=spf1 ip4:192.0.2.1 include:_spf.example.net -all`" in finding.fix
 
@@ -365,7 +367,8 @@ def test_a_syntax_error_fix_is_the_record_without_the_bad_term() -> None:
     tree = SpfNode(
         "example.com", "apex", "", NodeStatus.SYNTAX_ERROR, reason=str(problem), record=record
     )
-    (finding,) = spf.findings(facts_for(tree))
+    present, finding = spf.findings(facts_for(tree))
+    assert (present.id, present.status) == ("spf.missing", Status.PASS)
     assert finding.id == "spf.syntax_error"
     assert "`v=spf1 ip4:192.0.2.1 -all`" in finding.fix
     assert record in finding.detail
@@ -389,7 +392,7 @@ def test_eleven_lookups_name_the_costliest_include() -> None:
 
 def test_ten_lookups_are_within_the_limit() -> None:
     tree = node("example.com", "v=spf1 " + " ".join(["a"] * 10) + " -all")
-    assert set(by_id(facts_for(tree))) == {"spf.valid"}
+    assert set(by_id(facts_for(tree))) == {"spf.valid", "spf.missing"}
 
 
 def test_three_void_lookups_are_too_many() -> None:

@@ -508,7 +508,12 @@ def findings(facts: SpfFacts) -> list[Finding]:
         ]
     if tree.status is NodeStatus.NO_RECORD:
         return [_missing(domain, tree)]
-    out: list[Finding] = []
+    # The pass of the rule that fails when the record goes: its removal is a regression.
+    out: list[Finding] = [
+        MISSING.passed(
+            domain, f"{domain} publishes an SPF record", f"TXT {domain}: a record starts v=spf1."
+        )
+    ]
     if tree.status is NodeStatus.MULTIPLE:
         out.append(_multiple(tree, apex=True))
         return out
