@@ -358,6 +358,10 @@ async def _hosts(ctx: CheckContext, mx: Lookup) -> Section:
             else f
             for f in findings
         ]
+    # The pass of the rule that fails when the MX goes: its removal is a regression.
+    findings.append(
+        MISSING.passed(domain, f"{domain} publishes MX records", f"MX {domain}: {len(records)}.")
+    )
     return Section(tuple(findings), MxFacts(domain, tuple(hosts), ttl=mx.ttl))
 
 
