@@ -94,7 +94,8 @@ def test_missing_only_when_every_expected_selector_is_absent() -> None:
     )
     expected = (("microsoft365", ("selector1", "selector2")),)
     names = {"microsoft365": "Microsoft 365"}
-    assert dkim.missing_findings(dkim.DkimFacts("d.test", (absent, present), expected), names) == []
+    (found,) = dkim.missing_findings(dkim.DkimFacts("d.test", (absent, present), expected), names)
+    assert (found.status, found.data["selectors"]) == (Status.PASS, ["selector2"])
     (unknown,) = dkim.missing_findings(dkim.DkimFacts("d.test", (absent, timeout), expected), names)
     assert unknown.status is Status.UNKNOWN
     gone = dkim.SelectorFacts("selector2", "selector2._domainkey.d.test", "nodata")

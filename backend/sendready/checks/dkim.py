@@ -398,7 +398,18 @@ def missing_findings(facts: DkimFacts, names: dict[str, str]) -> list[Finding]:
             continue
         seen = [by_selector[s] for s in selectors if s in by_selector]
         name = names.get(service_id, service_id)
-        if any(s.keys for s in seen):
+        found = [s.selector for s in seen if s.keys]
+        if found:
+            # The pass of the rule that fails when the keys go: their removal is a regression.
+            out.append(
+                MISSING.passed(
+                    facts.domain,
+                    f"{name} has a DKIM key published for {facts.domain}",
+                    "Key at " + ", ".join(f"{s}._domainkey.{facts.domain}" for s in found) + ".",
+                    service=service_id,
+                    selectors=found,
+                )
+            )
             continue
         failed = [s for s in seen if s.outcome not in ("nxdomain", "nodata")]
         if failed:
