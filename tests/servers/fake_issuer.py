@@ -4,8 +4,9 @@ Serves, for any tenant path ``T`` (a GUID, or ``organizations``/``common`` with 
 ``{tenantid}`` issuer template Entra uses): OIDC metadata, the JWKS with each key's own
 ``issuer``, and the token endpoint with the client-credentials and on-behalf-of grants.
 A test-only ``/test/user-token`` mints the v2 token the task pane would get, and
-``/graph/v1.0/me`` plays Microsoft Graph for the user's proxy addresses. Counters per
-endpoint let tests assert on caching.
+``/graph/v1.0/me`` plays Microsoft Graph for the user's proxy addresses, and
+``/graph/v1.0/domains`` (app-only, ``Domain.Read.All``, paged with ``@odata.nextLink``) for
+the tenant's domains. Counters per endpoint let tests assert on caching.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class FakeIssuer:
         self.key_issuers: dict[str, str] = {}  # kid -> the issuer published with the key
         self.no_consent: set[str] = set()  # scopes whose OBO answers AADSTS65001
         self.proxy_addresses: dict[str, list[str]] = {}  # oid -> proxyAddresses
+        self.domains: list[tuple[str, bool]] = []  # Graph /domains: (id, isVerified)
+        self.domains_page_size = 2
+        self.domains_next_base = ""  # set: nextLink points there instead (a foreign origin)
+        self.domains_throttled = 0  # answer this many /domains requests with 429 first
+        self.app_roles: dict[str, list[str]] = {}  # client id -> roles; default Domain.Read.All
         self.expires_in = 3600
         self._lock = threading.Lock()
         self.add_key("key-1")
@@ -172,6 +178,35 @@ class FakeIssuer:
                 proxyAddresses=self.proxy_addresses.get(oid, [f"SMTP:{claims.get('upn')}"]),
             )
 
+        @app.get("/graph/v1.0/domains")
+        def domains() -> Any:
+            self._count("graph_domains")
+            auth = request.headers.get("Authorization", "")
+            try:
+                claims = self._verify(
+                    auth.removeprefix("Bearer "), audience=f"{self.base}/graph", issuer=None
+                )
+            except jwt.PyJWTError:
+                return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
+            if claims.get("idtyp") != "app" or "Domain.Read.All" not in claims.get("roles", []):
+                denied = {
+                    "code": "Authorization_RequestDenied",
+                    "message": "Insufficient privileges",
+                }
+                return jsonify(error=denied), 403
+            with self._lock:
+                if self.domains_throttled > 0:
+                    self.domains_throttled -= 1
+                    return jsonify(error={"code": "TooManyRequests"}), 429, {"Retry-After": "0"}
+            start = int(request.args.get("$skiptoken", "0"))
+            end = start + self.domains_page_size
+            page = [{"id": d, "isVerified": v} for d, v in self.domains[start:end]]
+            body: dict[str, Any] = {"value": page}
+            if end < len(self.domains):
+                base = self.domains_next_base or self.base
+                body["@odata.nextLink"] = f"{base}/graph/v1.0/domains?$skiptoken={end}"
+            return jsonify(body)
+
         return app
 
     def _client_assertion_ok(self, client_id: str, assertion: str, tenant: str) -> bool:
@@ -219,7 +254,7 @@ class FakeIssuer:
             "azp": client_id,
             "appid": client_id,
             "idtyp": "app",
-            "roles": ["Domain.Read.All"],
+            "roles": self.app_roles.get(client_id, ["Domain.Read.All"]),
         }
         return jsonify(
             token_type="Bearer", expires_in=self.expires_in, access_token=self.mint(claims)
