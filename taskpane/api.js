@@ -17,8 +17,8 @@ export class ApiError extends Error {
  * Asks the service to check one sender and (optionally) recipients; resolves with the
  * Report JSON or rejects with an ApiError.
  */
-export async function check({ base = "", from, recipients = [], options = {}, token = null,
-  timeoutMs = DEFAULT_TIMEOUT_MS, fetchImpl = globalThis.fetch }) {
+export async function check({ base = "", from, recipients = [], options = {}, headers: draft = null,
+  token = null, timeoutMs = DEFAULT_TIMEOUT_MS, fetchImpl = globalThis.fetch }) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const headers = { "Content-Type": "application/json", Accept: "application/json" };
@@ -28,7 +28,8 @@ export async function check({ base = "", from, recipients = [], options = {}, to
     response = await fetchImpl(`${base}/api/v1/checks`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ from, recipients, options }),
+      // headers only when the draft's were read: absent means "not available".
+      body: JSON.stringify({ from, recipients, options, ...(draft ? { headers: draft } : {}) }),
       signal: controller.signal,
       credentials: "omit",
     });

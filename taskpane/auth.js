@@ -26,6 +26,22 @@ function isDeclined(error) {
   return /user_cancelled|access_denied|declined|popup_window_error/.test(code);
 }
 
+const failed = (error) => new SignInError("failed", error.message || String(error));
+
+/** A silent token when MSAL has one (account: which, where the app does not know), else a popup. */
+async function silentThenPopup(app, scopes, account) {
+  try {
+    if (account !== null) return (await app.acquireTokenSilent({ scopes, account })).accessToken;
+  } catch (error) {
+    if (!isInteractionRequired(error)) throw failed(error);
+  }
+  try {
+    return (await app.acquireTokenPopup({ scopes })).accessToken;
+  } catch (error) {
+    throw isDeclined(error) ? new SignInError("declined") : failed(error);
+  }
+}
+
 /**
  * A token source for the pane. With no client id configured (the service's loopback
  * development mode) it hands out no token at all.
@@ -43,22 +59,8 @@ export function createAuth({ clientId, authority, scope }) {
     return appPromise;
   }
 
-  async function viaNaa() {
-    const app = await nestedApp();
-    try {
-      const result = await app.acquireTokenSilent({ scopes });
-      return result.accessToken;
-    } catch (error) {
-      if (!isInteractionRequired(error)) throw new SignInError("failed", error.message || String(error));
-    }
-    try {
-      const result = await app.acquireTokenPopup({ scopes });
-      return result.accessToken;
-    } catch (error) {
-      if (isDeclined(error)) throw new SignInError("declined");
-      throw new SignInError("failed", error.message || String(error));
-    }
-  }
+  // NAA knows the Outlook account itself; no account is passed.
+  const viaNaa = async () => silentThenPopup(await nestedApp(), scopes, undefined);
 
   async function viaDialog() {
     const url = new URL("auth-dialog.html", globalThis.location.href);
@@ -83,20 +85,7 @@ export function createAuth({ clientId, authority, scope }) {
       auth: { clientId, authority, redirectUri: globalThis.location.origin },
       cache: { cacheLocation: "sessionStorage" },
     });
-    const [account] = app.getAllAccounts();
-    if (account) {
-      try {
-        return (await app.acquireTokenSilent({ scopes, account })).accessToken;
-      } catch (error) {
-        if (!isInteractionRequired(error)) throw new SignInError("failed", error.message || String(error));
-      }
-    }
-    try {
-      return (await app.acquireTokenPopup({ scopes })).accessToken;
-    } catch (error) {
-      if (isDeclined(error)) throw new SignInError("declined");
-      throw new SignInError("failed", error.message || String(error));
-    }
+    return silentThenPopup(app, scopes, app.getAllAccounts()[0] || null);
   }
 
   return {

@@ -91,6 +91,23 @@ export async function readRecipients() {
   return out;
 }
 
+const UNSUBSCRIBE = ["List-Unsubscribe", "List-Unsubscribe-Post"];
+
+/** The draft's unsubscribe headers ({} if none), or null where the host cannot read them
+ * (internetHeaders: Mailbox 1.8, compose; missing in meeting compose and older clients). */
+export async function readUnsubscribeHeaders() {
+  const headers = item().internetHeaders;
+  if (!headers?.getAsync || !supports("Mailbox", "1.8")) return null;
+  const found = await asPromise((cb) => headers.getAsync(UNSUBSCRIBE, cb));
+  if (!found) return null;
+  const out = {};
+  for (const name of UNSUBSCRIBE) {
+    const key = Object.keys(found).find((k) => k.toLowerCase() === name.toLowerCase());
+    if (typeof found[key] === "string") out[name] = found[key];
+  }
+  return out;
+}
+
 /** Calls back when the recipients or the From address change while the pane is open. */
 export function onItemChanged(callback) {
   const O = office();
@@ -118,18 +135,17 @@ export function officeThemeIsDark() {
   return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5;
 }
 
-/** Whether Outlook supports nested app authentication (it cannot be declared in the manifest). */
-export function supportsNestedAppAuth() {
-  const O = office();
+/** Whether the Office host (never a plain browser) supports a requirement set. */
+function supports(set, version) {
   try {
-    // Only inside an Office host: outside one there is no broker to nest in.
-    return Boolean(
-      O && O.context && O.context.mailbox && O.context.requirements.isSetSupported("NestedAppAuth", "1.1"),
-    );
+    return Boolean(office()?.context.mailbox && office().context.requirements.isSetSupported(set, version));
   } catch {
     return false;
   }
 }
+
+/** Whether Outlook supports nested app authentication (it cannot be declared in the manifest). */
+export const supportsNestedAppAuth = () => supports("NestedAppAuth", "1.1");
 
 /** Whether an Office host offers the dialog API (it does not outside Office). */
 export function hasOfficeDialog() {

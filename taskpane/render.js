@@ -3,29 +3,19 @@
 
 import { t } from "./strings.js";
 
-const SENDER_AREAS = new Set([
-  "mx", "spf", "dkim", "dmarc", "mta_sts", "tlsrpt", "bimi", "dnssec", "dane", "ptr",
-  "alignment", "requirements", "services", "engine",
-]);
 const PATH_AREAS = new Set(["smtp", "submission"]);
 const STATUS_ORDER = { fail: 0, unknown: 1, pass: 2 };
 const SEVERITY_RANK = { critical: 2, warning: 1, info: 0 };
 
-function area(finding) {
-  return finding.id.split(".", 1)[0];
-}
-
-/** Which group a finding belongs to: "sender", "path" or "recipients". */
+/** Which group a finding belongs to: "sender", "requirements", "path" or "recipients". */
 export function groupOf(finding) {
-  const a = area(finding);
+  const a = finding.id.split(".", 1)[0];
   if (a === "recipient") return "recipients";
-  if (PATH_AREAS.has(a)) {
-    // A probe of the domain's own MX on port 25 is about receiving, so it is the sender's.
-    const port = finding.data && finding.data.port;
-    return port === 25 ? "sender" : "path";
-  }
-  if (SENDER_AREAS.has(a)) return "sender";
-  return "sender";
+  if (a === "requirements") return a;
+  // Send-As and the alignment prediction are about the path this message takes.
+  if (a === "sendas" || a === "alignment" || finding.id === "dmarc.will_fail") return "path";
+  // A probe of the domain's own MX on port 25 is about receiving, so it is the sender's.
+  return PATH_AREAS.has(a) && finding.data?.port !== 25 ? "path" : "sender";
 }
 
 export function sortFindings(findings) {
@@ -42,29 +32,30 @@ export function verdict(findings, { pending = false } = {}) {
   const critical = problems.filter((f) => f.severity === "critical").length;
   const warnings = problems.filter((f) => f.severity === "warning").length;
   const unknown = findings.filter((f) => f.status === "unknown").length;
-  let level = "ok";
-  if (critical) level = "critical";
-  else if (warnings) level = "warning";
-  else if (pending) level = "checking";
+  const level = critical ? "critical" : warnings ? "warning" : pending ? "checking" : "ok";
   return { level, critical, warnings, unknown, pending };
 }
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
+    if (value == null || value === false) continue;
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
+  node.append(...children.filter((child) => child != null));
   return node;
 }
 
 export function clear(node) {
   while (node.firstChild) node.firstChild.remove();
+}
+
+/** Empties a group's body and says whether it is waiting (aria-busy). */
+function reset(body, busy = false) {
+  clear(body);
+  body.setAttribute("aria-busy", String(busy));
 }
 
 export function renderVerdict(container, state) {
@@ -106,8 +97,8 @@ function richText(text, onCopy) {
   return fragment;
 }
 
-function copyButton(text, onCopy) {
-  const what = text.length > 40 ? `${text.slice(0, 37)}…` : text;
+function copyButton(text, onCopy, label = text) {
+  const what = label.length > 40 ? `${label.slice(0, 37)}…` : label;
   const button = el("fluent-button", {
     class: "copy",
     size: "small",
@@ -123,96 +114,117 @@ function copyButton(text, onCopy) {
   return button;
 }
 
-const STATUS_TEXT = { pass: "statusPass", fail: "statusFail", unknown: "statusUnknown" };
+const STATUS_TEXT = {
+  pass: "statusPass", fail: "statusFail", unknown: "statusUnknown", not_checkable: "statusNotCheckable",
+};
 const SEVERITY_TEXT = { critical: "severityCritical", warning: "severityWarning", info: "severityInfo" };
-const STATUS_ICON = { pass: "✓", fail: "✗", unknown: "?" };
+const STATUS_ICON = { pass: "✓", fail: "✗", unknown: "?", not_checkable: "–" };
 
-export function renderFinding(finding, { onCopy } = {}) {
-  const status = t(STATUS_TEXT[finding.status] || "statusUnknown");
-  const severity = t(SEVERITY_TEXT[finding.severity] || "severityInfo");
-  const label = finding.status === "fail" ? `${status}, ${severity}` : status;
-  const item = el("li", {
-    class: `finding finding--${finding.status} finding--${finding.severity}`,
-    "data-id": finding.id,
-    "data-status": finding.status,
-    "data-subject": finding.subject,
-  });
-  const details = el("details", { open: finding.status === "fail" });
-  details.append(
-    el(
-      "summary",
-      {},
-      el("span", { class: "status", role: "img", "aria-label": label, text: STATUS_ICON[finding.status] }),
-      el("span", { class: "finding-title", text: finding.title }),
-      finding.status === "fail"
-        ? el("span", { class: `badge badge--${finding.severity}`, text: severity })
-        : null,
+function statusIcon(status, label = t(STATUS_TEXT[status] || "statusUnknown")) {
+  return el("span", { class: "status", role: "img", "aria-label": label, text: STATUS_ICON[status] });
+}
+
+/** Records to publish, each with a copy button; a FILE shows its URL and copies its body. */
+function records(list, onCopy) {
+  return el(
+    "ul",
+    { class: "records" },
+    ...list.map((r) =>
+      el(
+        "li",
+        { "data-type": r.type },
+        el("span", { class: "record-type", text: r.ttl ? t("recordTtl", { type: r.type, ttl: r.ttl }) : r.type }),
+        el("code", { text: r.name }),
+        r.type === "FILE" ? null : el("code", { class: "record-value", text: r.value }),
+        onCopy ? copyButton(r.value, onCopy, `${r.type} ${r.name}`) : null,
+        r.note ? el("span", { class: "record-note", text: r.note }) : null,
+      ),
     ),
   );
-  // Copy buttons only in the fix: that is where the records to publish are.
-  if (finding.detail) details.append(el("p", { class: "detail" }, richText(finding.detail, null)));
-  if (finding.fix) {
-    details.append(
-      el(
-        "div",
-        { class: "fix" },
-        el("span", { class: "fix-label", text: `${t("fixLabel")}: ` }),
-        richText(finding.fix, onCopy),
-      ),
-    );
-  }
-  if (finding.spec) {
-    details.append(el("p", { class: "spec", text: `${t("specLabel")}: ${finding.spec} · ${finding.id}` }));
-  }
-  item.append(details);
-  return item;
+}
+
+export function renderFinding(finding, { onCopy } = {}) {
+  const { status: state, severity: level } = finding;
+  const severity = t(SEVERITY_TEXT[level] || "severityInfo");
+  const status = t(STATUS_TEXT[state] || "statusUnknown");
+  const failed = state === "fail";
+  const summary = el(
+    "summary",
+    {},
+    statusIcon(state, failed ? `${status}, ${severity}` : status),
+    el("span", { class: "finding-title", text: finding.title }),
+    failed ? el("span", { class: `badge badge--${level}`, text: severity }) : null,
+  );
+  // Copy buttons only in the fix and its records: that is where the records to publish are.
+  const details = el(
+    "details",
+    { open: failed },
+    summary,
+    finding.detail ? el("p", { class: "detail" }, richText(finding.detail, null)) : null,
+    finding.fix
+      ? el("div", { class: "fix" }, el("span", { class: "fix-label", text: `${t("fixLabel")}: ` }), richText(finding.fix, onCopy))
+      : null,
+    finding.records?.length ? records(finding.records, onCopy) : null,
+    finding.spec ? el("p", { class: "spec", text: `${t("specLabel")}: ${finding.spec} · ${finding.id}` }) : null,
+  );
+  const attrs = { "data-id": finding.id, "data-status": state, "data-subject": finding.subject };
+  return el("li", { class: `finding finding--${state} finding--${level}`, ...attrs }, details);
 }
 
 function findingList(findings, options) {
-  const list = el("ul", { class: "findings" });
-  for (const finding of sortFindings(findings)) list.append(renderFinding(finding, options));
-  return list;
+  return el("ul", { class: "findings" }, ...sortFindings(findings).map((f) => renderFinding(f, options)));
 }
 
 /** Marks a group as waiting for its answer. */
 export function renderPending(body) {
-  clear(body);
-  body.setAttribute("aria-busy", "true");
+  reset(body, true);
   body.append(
     el("p", { class: "pending" }, el("fluent-spinner", { size: "tiny", "aria-hidden": "true" }), t("checking")),
   );
 }
 
 export function renderMessage(body, text, kind = "note") {
-  clear(body);
-  body.setAttribute("aria-busy", "false");
+  reset(body);
   body.append(el("p", { class: `message message--${kind}`, text }));
 }
 
 export function renderGroup(body, findings, options = {}) {
-  clear(body);
-  body.setAttribute("aria-busy", "false");
-  if (!findings.length) {
-    body.append(el("p", { class: "message message--note", text: options.empty || t("groupEmpty") }));
-    return;
-  }
+  if (!findings.length) return renderMessage(body, options.empty || t("groupEmpty"));
+  reset(body);
   body.append(findingList(findings, options));
+}
+
+/** The provider-requirements checklist (report.facts.requirements.checklist), one line each. */
+export function renderChecklist(body, lines = []) {
+  if (!lines.length) return renderMessage(body, t("groupEmpty"));
+  reset(body);
+  const who = (p) => `${p.provider}${p.uncertain ? t("uncertainMark") : ""}: ${p.applies_to}`;
+  const line = (item) =>
+    el(
+      "li",
+      { class: `finding finding--${item.status}`, "data-id": item.id, "data-status": item.status },
+      el(
+        "details",
+        {},
+        el(
+          "summary",
+          {},
+          statusIcon(item.status),
+          el("span", { class: "finding-title", text: item.requirement }),
+          el("span", { class: "who", text: item.providers.map(who).join(" · ") }),
+        ),
+        el("p", { class: "detail", text: item.why }),
+      ),
+    );
+  body.append(el("ul", { class: "findings checklist" }, ...lines.map(line)));
 }
 
 /** Recipients, one block per domain, in the order the domains were given. */
 export function renderRecipients(body, findings, options = {}) {
-  clear(body);
-  body.setAttribute("aria-busy", "false");
-  if (!findings.length) {
-    body.append(el("p", { class: "message message--note", text: options.empty || t("noRecipients") }));
-    return;
-  }
+  if (!findings.length) return renderMessage(body, options.empty || t("noRecipients"));
+  reset(body);
   const byDomain = new Map();
-  for (const finding of findings) {
-    const key = finding.subject;
-    if (!byDomain.has(key)) byDomain.set(key, []);
-    byDomain.get(key).push(finding);
-  }
+  for (const f of findings) byDomain.set(f.subject, [...(byDomain.get(f.subject) || []), f]);
   for (const [domain, list] of byDomain) {
     const worst = verdict(list).level;
     const addresses = list.find((f) => f.data && Array.isArray(f.data.recipients));
@@ -244,26 +256,21 @@ export function renderError(container, error, { onRetry } = {}) {
   }
 }
 
+const ERROR_TEXT = {
+  network: "errorNetwork",
+  backend: "errorBackend",
+  timeout: "errorTimeout",
+  declined: "errorSignInDeclined",
+  signin: "errorSignIn",
+  auth: "errorForbidden",
+  forbidden: "errorForbidden",
+  bad_input: "errorBadInput",
+  no_from: "errorNoFrom",
+};
+
 export function errorText(error) {
-  switch (error.kind) {
-    case "network":
-      return t("errorNetwork");
-    case "backend":
-      return t("errorBackend", { status: error.status || "no answer" });
-    case "timeout":
-      return t("errorTimeout");
-    case "declined":
-      return t("errorSignInDeclined");
-    case "signin":
-      return t("errorSignIn", { reason: error.reason || "unknown error" });
-    case "auth":
-    case "forbidden":
-      return t("errorForbidden", { reason: error.reason || error.status });
-    case "bad_input":
-      return t("errorBadInput", { reason: error.reason });
-    case "no_from":
-      return t("errorNoFrom");
-    default:
-      return t("errorUnexpected", { reason: error.reason || String(error.message || error) });
-  }
+  return t(ERROR_TEXT[error.kind] || "errorUnexpected", {
+    status: error.status || "no answer",
+    reason: error.reason || error.status || error.message || "unknown error",
+  });
 }

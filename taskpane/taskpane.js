@@ -6,6 +6,7 @@ import { SignInError, createAuth } from "./auth.js";
 import * as office from "./office-context.js";
 import {
   groupOf,
+  renderChecklist,
   renderError,
   renderGroup,
   renderMessage,
@@ -55,27 +56,16 @@ async function applyTheme() {
 }
 
 async function copyText(text, button) {
-  let ok = false;
+  let ok = true;
   try {
-    if (navigator.clipboard && globalThis.isSecureContext) {
-      await navigator.clipboard.writeText(text);
-      ok = true;
-    }
+    await navigator.clipboard.writeText(text);
   } catch {
-    ok = false;
-  }
-  if (!ok) {
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
+    // No Clipboard API (insecure context) or the host's policy denies it: the older way.
+    const area = Object.assign(document.createElement("textarea"), { value: text, readOnly: true });
     area.className = "offscreen";
     document.body.append(area);
     area.select();
-    try {
-      ok = document.execCommand("copy");
-    } catch {
-      ok = false;
-    }
+    ok = document.execCommand("copy");
     area.remove();
   }
   button.textContent = ok ? t("copied") : t("copyButton");
@@ -90,19 +80,22 @@ function asError(error) {
   return { kind: "unexpected", reason: String(error && error.message ? error.message : error) };
 }
 
-/** One check of the sender and the recipients, rendered as the two answers arrive. */
-export async function run(from, recipients) {
+const SENDER_GROUPS = ["sender", "requirements", "path"];
+
+/** One check of the sender (with the draft's unsubscribe headers, null if unread) and the
+ * recipients, rendered as the two answers arrive. */
+export async function run(from, recipients, headers = null) {
   const mine = ++generation;
   const current = () => mine === generation;
   const seen = { sender: null, recipients: null };
-  const bodies = { sender: $("sender-body"), path: $("path-body"), recipients: $("recipients-body") };
+  const bodies = {};
+  for (const group of [...SENDER_GROUPS, "recipients"]) bodies[group] = $(`${group}-body`);
   let pending = recipients.length ? 2 : 1;
   let shownError = null;
   document.body.dataset.state = "checking";
   renderError($("error"), null);
   renderVerdict($("verdict"), verdict([], { pending: true }));
-  renderPending(bodies.sender);
-  renderPending(bodies.path);
+  for (const group of SENDER_GROUPS) renderPending(bodies[group]);
   if (recipients.length) renderPending(bodies.recipients);
   else renderMessage(bodies.recipients, t("noRecipients"));
   $("sender-hint").textContent = t("groupSenderHint", { domain: from.split("@").pop() });
@@ -118,7 +111,7 @@ export async function run(from, recipients) {
     const info = asError(error);
     if (!shownError) {
       shownError = info;
-      renderError($("error"), info, { onRetry: () => run(from, recipients) });
+      renderError($("error"), info, { onRetry: () => run(from, recipients, headers) });
     }
     for (const group of groups) renderMessage(bodies[group], t("groupFailed"), "error");
     if (seen.sender || seen.recipients) update();
@@ -135,7 +128,7 @@ export async function run(from, recipients) {
   } catch (error) {
     if (!current()) return;
     pending = 1; // nothing will be asked: this one failure settles the whole check
-    fail(error, ["sender", "path", ...(recipients.length ? ["recipients"] : [])]);
+    fail(error, [...SENDER_GROUPS, ...(recipients.length ? ["recipients"] : [])]);
     return;
   }
   if (!current()) return;
@@ -143,20 +136,21 @@ export async function run(from, recipients) {
   const options = { base: config.apiBase, token, from };
   // Two requests, so whichever answers first is shown first: the recipients' domains are
   // a few DNS questions; the sender's report may wait for SMTP probes.
-  check({ ...options, recipients: [] }).then(
+  check({ ...options, recipients: [], headers }).then(
     (report) => {
       if (!current()) return;
       pending -= 1;
       const findings = report.findings.filter((f) => groupOf(f) !== "recipients");
       seen.sender = findings;
       renderGroup(bodies.sender, findings.filter((f) => groupOf(f) === "sender"), { onCopy: copyText });
+      renderChecklist(bodies.requirements, report.facts?.requirements?.checklist);
       renderGroup(bodies.path, findings.filter((f) => groupOf(f) === "path"), {
         onCopy: copyText,
         empty: t("pathNotChecked"),
       });
       update();
     },
-    (error) => fail(error, ["sender", "path"]),
+    (error) => fail(error, SENDER_GROUPS),
   );
   if (recipients.length) {
     check({ ...options, recipients, options: { probe_smtp: false } }).then(
@@ -212,7 +206,11 @@ async function startInOutlook() {
   document.body.dataset.mode = "outlook";
   $("context").hidden = false;
   const refresh = async () => {
-    const [from, recipients] = await Promise.all([office.readFrom(), office.readRecipients()]);
+    const [from, recipients, headers] = await Promise.all([
+      office.readFrom(),
+      office.readRecipients(),
+      office.readUnsubscribeHeaders(),
+    ]);
     $("context-from").textContent = from ? t("contextFrom", { from }) : t("contextNoFrom");
     $("context-to").textContent = recipients.length
       ? t("contextTo", { recipients: recipients.join(", ") })
@@ -221,7 +219,7 @@ async function startInOutlook() {
       renderError($("error"), { kind: "no_from" });
       return;
     }
-    await run(from, recipients);
+    await run(from, recipients, headers);
   };
   $("recheck").addEventListener("click", refresh);
   let timer = null;

@@ -6,9 +6,14 @@ import { groupOf, sortFindings, verdict } from "../../taskpane/render.js";
 
 const f = (id, status, severity = "info", data = {}) => ({ id, status, severity, subject: "x", data });
 
-test("findings go to Sender, Sending path or Recipients by area", () => {
+test("findings go to Sender, Requirements, Sending path or Recipients by area", () => {
   assert.equal(groupOf(f("spf.missing", "fail")), "sender");
-  assert.equal(groupOf(f("dmarc.will_fail", "fail")), "sender");
+  assert.equal(groupOf(f("dmarc.record", "pass")), "sender");
+  // What happens to this message on its way: the path.
+  assert.equal(groupOf(f("dmarc.will_fail", "fail")), "path");
+  assert.equal(groupOf(f("sendas.not_permitted", "fail", "critical")), "path");
+  assert.equal(groupOf(f("alignment.dmarc", "pass")), "path");
+  assert.equal(groupOf(f("requirements.dmarc_record", "fail")), "requirements");
   assert.equal(groupOf(f("recipient.no_mail", "fail")), "recipients");
   assert.equal(groupOf(f("smtp.auth_not_offered", "fail", "warning", { port: 587 })), "path");
   // The domain's own MX on port 25 is about receiving mail: the sender's group.

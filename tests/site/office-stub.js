@@ -69,6 +69,24 @@
     to: field("to"),
     cc: field("cc"),
     bcc: field("bcc"),
+    // Mailbox 1.8: the draft's custom internet headers; the answer holds only the names
+    // that are set. cfg.headers === null: a client without the API.
+    internetHeaders: cfg.headers === null ? undefined : {
+      getAsync: function (names) {
+        var cb = callbackOf(arguments);
+        calls.push("internetHeaders.getAsync");
+        var set = cfg.headers || {};
+        later(function () {
+          var found = {};
+          names.forEach(function (name) {
+            Object.keys(set).forEach(function (key) {
+              if (key.toLowerCase() === name.toLowerCase()) found[key] = set[key];
+            });
+          });
+          cb(result(found));
+        });
+      },
+    },
     addHandlerAsync: function (type, handler) {
       (itemHandlers[type] = itemHandlers[type] || []).push(handler);
       var cb = callbackOf(Array.prototype.slice.call(arguments, 2));
