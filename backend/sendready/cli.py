@@ -13,7 +13,7 @@ from typing import IO
 
 from .config import ConfigError, Settings
 from .dns import InvalidInput, normalize_domain, parse_address, parse_nameservers
-from .model import CheckRequest, Finding, Report, Severity, Status
+from .model import CheckRequest, Finding, Record, Report, Severity, Status
 
 EXIT_OK, EXIT_CRITICAL, EXIT_USAGE = 0, 1, 2
 
@@ -282,8 +282,28 @@ def _render_finding(finding: Finding, paint: Callable[..., str], width: int) -> 
         lines.extend(
             textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
         )
+    for record in finding.records:
+        lines.extend(_render_record(record, paint, width))
     if finding.spec and finding.status is Status.FAIL:
         lines.append(paint(indent + f"({finding.id}; {finding.spec})", "dim"))
+    return lines
+
+
+def _render_record(record: Record, paint: Callable[..., str], width: int) -> list[str]:
+    """One ready-to-paste record: its type, name and TTL on one line, then the value on lines
+    of its own, never wrapped, so that it can be copied exactly (a FILE body line by line)."""
+    indent = " " * 8
+    where = record.name if record.type == "FILE" else f"{record.name}  TTL {record.ttl}"
+    lines = [" " * 6 + paint(f"{record.type:<5}", "bold", "blue") + " " + where]
+    values = record.value.splitlines() if record.type == "FILE" else [record.value]
+    lines.extend(paint(indent + value, "bold") for value in values)
+    if record.note:
+        lines.extend(
+            paint(line, "dim")
+            for line in textwrap.wrap(
+                "Note: " + record.note, width, initial_indent=indent, subsequent_indent=indent
+            )
+        )
     return lines
 
 
