@@ -147,6 +147,14 @@ class Settings:
     history_days: int = setting(
         90, _int(1, 3650), "Days a finished scan is kept in the history; older ones are pruned."
     )
+    webhook_url: str = setting(
+        "",
+        _url,
+        "Where a scan POSTs its regressions (https; plain http only to a loopback test range).",
+    )
+    webhook_secret: str = setting(
+        "", _str, "HMAC-SHA256 key of the webhook's X-SendReady-Signature.", secret=True
+    )
     client_id: str = setting("", _str, "Entra ID application (client) id of the API.")
     client_secret: str = setting("", _str, "Client secret for MSAL.", secret=True)
     client_cert: str = setting("", _str, "PEM file with the private key and certificate for MSAL.")
