@@ -73,6 +73,7 @@ class CheckContext:
 def default_checks() -> dict[str, CheckFn]:
     """The checks of a sender-domain request, by section name, in display order."""
     from .checks import (
+        alignment,
         bimi,
         dkim,
         dmarc,
@@ -94,6 +95,7 @@ def default_checks() -> dict[str, CheckFn]:
         "spf": spf.check,
         "dkim": dkim.check,
         "dmarc": dmarc.check,
+        "alignment": alignment.check,
         "requirements": requirements.check,
         "mta_sts": mta_sts.check,
         "tlsrpt": tlsrpt.check,
