@@ -1,0 +1,258 @@
+"""`sendready scan`: check every domain of the tenant (or a list) and store it in the history.
+
+Progress goes to stderr; the summary table and the regressions (or the CSV or JSON export)
+to stdout or ``--output``. Exit status as for ``check``: 0 clean, 1 when a domain has a
+critical problem, a regression or could not be checked, 2 for bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .cli import _STYLE, EXIT_CRITICAL, EXIT_OK, UsageError, _settings, _use_color
+from .config import Settings
+from .dns import InvalidInput, normalize_domain
+
+if TYPE_CHECKING:
+    from .scan import Progress, ScanResult
+    from .store import Regression, StoredReport
+
+#: Lines of a --file read at most (a scan holds at most scan.MAX_DOMAINS domains anyway).
+MAX_FILE_LINES = 100_000
+
+
+def register(subparsers: Any) -> None:
+    """Add ``scan`` to the ``sendready`` command's subparsers."""
+    scan = subparsers.add_parser("scan", help="check every domain of the tenant, or a list")
+    scan.add_argument("domains", nargs="*", metavar="DOMAIN", help="domains to check")
+    scan.add_argument(
+        "--tenant",
+        nargs="?",
+        const="",
+        metavar="TENANT_ID",
+        help="check the tenant's verified domains (Graph, app-only); TENANT_ID replaces the "
+        "authority's tenant",
+    )
+    scan.add_argument("--file", metavar="FILE", help="domains to check, one a line (- for stdin)")
+    scan.add_argument("--concurrency", type=int, default=8, help="domains checked at once")
+    scan.add_argument(
+        "--no-smtp", dest="probe_smtp", action="store_false", help="skip the SMTP probes"
+    )
+    scan.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    scan.add_argument("--output", metavar="FILE", help="write the result here, not to stdout")
+    scan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    scan.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="IP[:PORT]",
+        help="ask this nameserver (repeatable); default: SENDREADY_DNS_SERVERS or the system's",
+    )
+    scan.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
+    from .scan import export_csv, export_json, run_scan
+    from .store import open_store
+
+    if not 1 <= args.concurrency <= 256:
+        raise UsageError("--concurrency must be between 1 and 256")
+    sources = (bool(args.domains), args.file is not None, args.tenant is not None)
+    if sum(sources) != 1:
+        raise UsageError("name the domains: DOMAIN..., --file FILE or --tenant (exactly one)")
+    settings = _settings(args)
+    tenant: str | None = None
+    if args.tenant is not None:
+        settings, tenant = _tenant_settings(settings, args.tenant)
+        domains = _tenant_domains(settings)
+    elif args.file:
+        domains = _read_file(args.file)
+    else:
+        domains = [_domain(d, "DOMAIN") for d in args.domains]
+    if not domains:
+        raise UsageError("no domains to check")
+    store = open_store(settings)
+    try:
+        result = run_scan(
+            domains,
+            store=store,
+            settings=settings,
+            tenant=tenant,
+            concurrency=args.concurrency,
+            kind="tenant" if tenant is not None else "manual",
+            on_progress=_progress_printer(sys.stderr),
+            probe_smtp=args.probe_smtp,
+        )
+        reports = store.scan_reports(result.scan_id)
+        view = store.scan(result.scan_id)
+    finally:
+        store.close()
+    target = open(args.output, "w", encoding="utf-8", newline="") if args.output else out  # noqa: SIM115
+    try:
+        if args.format == "csv":
+            target.write(export_csv(reports))
+        elif args.format == "json":
+            assert view is not None  # the scan was just written
+            json.dump(export_json(view, reports, result.regressions), target, indent=2)
+            target.write("\n")
+        else:
+            color = not args.output and _use_color(args.color, out)
+            target.write(render_scan(result, reports, view.errors if view else {}, color=color))
+    finally:
+        if target is not out:
+            target.close()
+    clean = not (result.critical or result.regressions or result.errors)
+    return EXIT_OK if clean else EXIT_CRITICAL
+
+
+def _domain(text: str, where: str) -> str:
+    try:
+        return normalize_domain(text)
+    except InvalidInput as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
+def _read_file(path: str) -> list[str]:
+    """One domain a line; blank lines and ``#`` comments are skipped."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--file {path}: {exc}") from None
+    lines = text.splitlines()
+    if len(lines) > MAX_FILE_LINES:
+        raise UsageError(f"--file {path}: more than {MAX_FILE_LINES} lines")
+    domains = []
+    for number, line in enumerate(lines, 1):
+        name = line.split("#", 1)[0].strip()
+        if name:
+            domains.append(_domain(name, f"{path}:{number}"))
+    return domains
+
+
+def _tenant_settings(settings: Settings, tenant_id: str) -> tuple[Settings, str]:
+    """Settings whose authority names one tenant (client credentials need one), and its id."""
+    parts = urlsplit(settings.authority)
+    base, _, current = parts.path.rstrip("/").rpartition("/")
+    tenant = tenant_id.strip() or current
+    if tenant.lower() in ("organizations", "common", "consumers", ""):
+        raise UsageError(
+            "--tenant needs a tenant: give its id (--tenant TENANT_ID) or set "
+            "SENDREADY_AUTHORITY to https://login.microsoftonline.com/<tenant id>"
+        )
+    if not all(c.isalnum() or c in "-." for c in tenant) or len(tenant) > 100:
+        raise UsageError(f"--tenant {tenant!r}: not a tenant id or domain")
+    authority = parts._replace(path=f"{base}/{tenant}").geturl()
+    return replace(settings, authority=authority), tenant
+
+
+def _tenant_domains(settings: Settings) -> list[str]:
+    from .auth.http import make_session
+    from .auth.msal_client import ServiceAuthError, TokenBroker
+    from .scan import tenant_domains
+
+    if not settings.client_id:
+        raise UsageError("--tenant needs SENDREADY_CLIENT_ID (the app registration)")
+    session = make_session(settings)
+    try:
+        broker = TokenBroker(settings, session)
+    except ValueError as exc:
+        raise UsageError(f"--tenant: {exc}") from None
+    try:
+        return tenant_domains(settings, broker, session=session)
+    except ServiceAuthError as exc:
+        raise UsageError(f"--tenant: {exc.title}: {exc.detail}") from None
+
+
+def _progress_printer(err: IO[str]) -> Callable[[Progress], None]:
+    def show(progress: Progress) -> None:
+        if progress.report is not None:
+            worst = progress.report.summary.worst
+            verdict = worst.value if worst else "clean"
+        else:
+            verdict = f"not checked ({progress.error})"
+        err.write(f"[{progress.done}/{progress.total}] {progress.domain}: {verdict}\n")
+        err.flush()
+
+    return show
+
+
+# -- the readable summary -------------------------------------------------------------
+
+
+def render_scan(
+    result: ScanResult,
+    reports: Sequence[StoredReport],
+    errors: dict[str, str],
+    *,
+    color: bool = False,
+) -> str:
+    """A table of the domains (worst first), the regressions, and the verdict."""
+
+    def paint(text: str, *styles: str) -> str:
+        if not color:
+            return text
+        return "".join(_STYLE[s] for s in styles) + text + _STYLE["reset"]
+
+    rank = {"critical": 0, "warning": 1, "info": 2, None: 3}
+    rows = sorted(reports, key=lambda r: (rank.get(r.worst, 3), r.domain))
+    width = max([len("domain"), *(len(r.domain) for r in reports), *(len(d) for d in errors)])
+    lines = [
+        paint(f"SendReady scan {result.scan_id}", "bold")
+        + paint(f"  ({result.total} domains, {result.duration_s:.1f} s)", "dim"),
+        "",
+        paint(f"{'domain':<{width}}  {'worst':<8}  failed  unknown  passed", "bold"),
+    ]
+    tone = {"critical": "red", "warning": "yellow"}
+    for stored in rows:
+        summary = stored.report.get("summary", {})
+        worst = stored.worst or "clean"
+        cell = f"{worst:<8}"
+        if stored.worst in tone:
+            cell = paint(cell, tone[stored.worst])
+        lines.append(
+            f"{stored.domain:<{width}}  {cell}  {stored.failed:>6}  "
+            f"{summary.get('unknown', 0):>7}  {summary.get('passed', 0):>6}"
+        )
+    for domain, reason in sorted(errors.items()):
+        lines.append(f"{domain:<{width}}  " + paint(f"not checked: {reason}", "blue"))
+    lines.append("")
+    lines.extend(_render_regressions(result.regressions, paint))
+    verdict = (
+        paint("Regressions or critical problems found.", "red", "bold")
+        if result.regressions or result.critical
+        else paint("No regressions, nothing critical.", "green", "bold")
+    )
+    lines.append(
+        f"{verdict} Checked: {result.checked}; critical: {result.critical}; "
+        f"not checked: {result.errors}; regressions: {len(result.regressions)}."
+    )
+    if result.webhook_delivered is not None:
+        lines.append(
+            "Webhook: " + ("delivered." if result.webhook_delivered else "delivery failed.")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _render_regressions(regressions: Sequence[Regression], paint: Callable[..., str]) -> list[str]:
+    if not regressions:
+        return []
+    lines = [paint(f"Regressions since the previous scan ({len(regressions)})", "bold")]
+    for reg in regressions:
+        severity_tone = "red" if reg.severity == "critical" else "yellow"
+        lines.append(
+            paint("  ✗ ", severity_tone)
+            + f"{reg.domain}: {reg.title}"
+            + paint(f"  [{reg.severity}]", severity_tone)
+        )
+        when = f"passed {reg.before_checked_at:%Y-%m-%d %H:%M}, "
+        when += f"failed {reg.now_checked_at:%Y-%m-%d %H:%M} UTC"
+        lines.append(paint(f"      ({reg.finding_id} on {reg.subject}; {when})", "dim"))
+    lines.append("")
+    return lines

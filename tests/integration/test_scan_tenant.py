@@ -1,0 +1,107 @@
+"""The tenant's domains from Graph `/domains` through real MSAL (client credentials) against
+the Entra-like issuer over HTTPS: paging, the verified filter, the permission error, the
+throttling retry, and a nextLink to a foreign origin refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sendready.auth.http import make_session
+from sendready.auth.msal_client import ServiceAuthError, TokenBroker
+from sendready.config import Settings
+from sendready.scan import tenant_domains
+from tests.conftest import Pki
+from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
+from tests.servers.fake_issuer import FakeIssuer
+
+DOMAINS = [
+    ("Contoso.test", True),
+    ("unverified.test", False),
+    ("fabrikam.test", True),
+    ("contoso.test", True),  # Graph's case may differ; listed once
+    ("contoso.onmicrosoft.test", True),
+    ("not a domain", True),
+]
+
+
+@pytest.fixture
+def graph(issuer: FakeIssuer) -> Iterator[FakeIssuer]:
+    issuer.counters.clear()
+    issuer.domains = list(DOMAINS)
+    yield issuer
+    issuer.domains = []
+    issuer.domains_page_size = 2
+    issuer.domains_next_base = ""
+    issuer.domains_throttled = 0
+    issuer.app_roles.clear()
+
+
+def settings_for(issuer: FakeIssuer, pki: Pki, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "client_id": API_CLIENT_ID,
+        "client_secret": API_SECRET,
+        "authority": f"{issuer.base}/{TENANT}",
+        "auth_ca_file": pki.ca,
+        "graph_url": f"{issuer.base}/graph",
+        **extra,
+    }
+    return Settings(**values)
+
+
+def domains_of(issuer: FakeIssuer, pki: Pki, **kwargs: Any) -> list[str]:
+    settings = settings_for(issuer, pki)
+    session = make_session(settings)
+    return tenant_domains(settings, TokenBroker(settings, session), session=session, **kwargs)
+
+
+def test_verified_domains_come_from_every_page_lower_case_and_once(
+    graph: FakeIssuer, pki: Pki
+) -> None:
+    assert domains_of(graph, pki) == ["contoso.test", "fabrikam.test", "contoso.onmicrosoft.test"]
+    assert graph.counters["graph_domains"] == 3  # six entries, two a page
+    assert graph.counters["client_credentials"] == 1
+
+
+def test_without_the_application_permission_the_error_names_it(graph: FakeIssuer, pki: Pki) -> None:
+    graph.app_roles[API_CLIENT_ID] = []  # consent never granted: no roles in the token
+    with pytest.raises(ServiceAuthError) as caught:
+        domains_of(graph, pki)
+    assert caught.value.status == 403
+    assert "Domain.Read.All" in caught.value.detail
+    assert "application permission" in caught.value.detail
+    assert "admin consent" in caught.value.detail
+
+
+def test_a_next_link_to_another_origin_is_not_followed(graph: FakeIssuer, pki: Pki) -> None:
+    graph.domains_next_base = "https://graph.evil.test"
+    with pytest.raises(ServiceAuthError, match="another origin"):
+        domains_of(graph, pki)
+    assert graph.counters["graph_domains"] == 1  # the token never left for the link
+
+
+def test_throttling_is_retried_after_retry_after(graph: FakeIssuer, pki: Pki) -> None:
+    graph.domains_throttled = 2
+    waits: list[float] = []
+    assert len(domains_of(graph, pki, sleep=waits.append)) == 3
+    assert waits == [0.0, 0.0]  # the issuer says Retry-After: 0
+    assert graph.counters["graph_domains"] == 5
+
+
+def test_throttling_that_does_not_end_gives_up(graph: FakeIssuer, pki: Pki) -> None:
+    graph.domains_throttled = 100
+    waits: list[float] = []
+    with pytest.raises(ServiceAuthError, match="throttling") as caught:
+        domains_of(graph, pki, sleep=waits.append)
+    assert caught.value.status == 503
+    assert len(waits) == 3
+
+
+def test_a_wrong_client_secret_says_what_the_admin_must_renew(graph: FakeIssuer, pki: Pki) -> None:
+    settings = settings_for(graph, pki, client_secret="wrong")
+    session = make_session(settings)
+    with pytest.raises(ServiceAuthError, match="client secret"):
+        tenant_domains(settings, TokenBroker(settings, session), session=session)
+    assert graph.counters["graph_domains"] == 0
