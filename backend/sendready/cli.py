@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", metavar="HOST:PORT", help="default: SENDREADY_LISTEN")
     serve.add_argument("--workers", type=int, help="gunicorn workers; default: sized for the CPU")
     serve.set_defaults(func=cmd_serve)
+    from .scan_cli import register as register_scan
+
+    register_scan(sub)
     return parser
 
 
