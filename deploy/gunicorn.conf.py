@@ -32,6 +32,19 @@ errorlog = "-"
 loglevel = os.environ.get("SENDREADY_LOG_LEVEL", "info").lower()
 
 
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Start with an empty Prometheus folder: a previous run's values must not be summed in.
+
+    `sendready serve` prepares it too; containers run gunicorn with this file directly.
+    """
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
+
+
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
     """Drop a dead worker's live gauges from the summed Prometheus values."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
