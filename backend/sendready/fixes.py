@@ -1,0 +1,617 @@
+"""Ready-to-paste fixes: from the facts the checks gathered to the exact records to publish.
+
+Every builder here is pure (facts in, :class:`Record` values out); :func:`attach` runs once
+all sections of a request are in and fills ``Finding.records`` of each fixable failing
+finding. The values agree with the checks' own fix texts (they are built with the same
+helpers: ``dmarc_record.render``, the SPF terms as written) and every value parses with the
+project's own parsers (tests feed each one back through them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from .checks.dkim import DkimFacts
+from .checks.dmarc import DmarcFacts
+from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
+from .checks.mta_sts import POLICY_PATH, MtaStsFacts
+from .checks.mx import MxFacts
+from .checks.services import ServicesFacts
+from .checks.spf import NodeStatus, SpfFacts, SpfNode
+from .checks.spf_eval import LOOKUP_LIMIT
+from .checks.spf_syntax import Mechanism, Modifier, SpfSyntaxError, Term, parse_record
+from .config import Settings
+from .model import CheckRequest, Finding, Record, Status
+from .providers import Catalog, Service, catalog
+
+#: TTL of every suggested DNS record: an hour lets a mistake be corrected the same day.
+TTL = 3600
+#: MTA-STS max_age to start with: a week (the check's own advice; RFC 8461 §3.2 says weeks).
+STS_MAX_AGE = 604_800
+#: TXT character-strings hold at most 255 octets (RFC 7208 §3.3); longer values are split.
+TXT_STRING = 255
+_ALL_RANK = {"-": 0, "~": 1, "?": 2, "+": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class FixContext:
+    """What the builders may read: the request's domain and the facts of each section."""
+
+    domain: str
+    facts: Mapping[str, Any]
+    catalog: Catalog
+    request: CheckRequest
+    policy_id: str
+
+    def section(self, name: str, kind: type[Any]) -> Any:
+        """The facts of one section when that check ran and produced facts of ``kind``."""
+        value = self.facts.get(name)
+        return value if isinstance(value, kind) else None
+
+
+#: A fix builder: the records for one failing finding, () when none can be computed.
+_Builder = Callable[[Finding, FixContext], tuple[Record, ...]]
+
+
+def attach(
+    findings: Sequence[Finding],
+    facts: Mapping[str, Any],
+    request: CheckRequest,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+) -> tuple[Finding, ...]:
+    """The findings with ``records`` filled for each failing finding a record can fix."""
+    moment = now or datetime.now(UTC)
+    ctx = FixContext(
+        request.domain,
+        facts,
+        catalog(settings.provider_aliases),
+        request,
+        moment.strftime("%Y%m%dT%H%M%S"),
+    )
+    out: list[Finding] = []
+    for finding in findings:
+        builder = _BUILDERS.get(finding.id)
+        if builder is not None and finding.status is Status.FAIL and not finding.records:
+            records = builder(finding, ctx)
+            if records:
+                finding = replace(finding, records=records)
+        out.append(finding)
+    return tuple(out)
+
+
+# -- SPF ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpfFix:
+    """The corrected record, what changed (for the note), and its DNS lookup count."""
+
+    value: str
+    changes: tuple[str, ...]
+    lookups: int
+    uncounted: tuple[str, ...]
+    costs: tuple[tuple[str, int], ...]
+    added: tuple[str, ...]
+
+    @property
+    def over_limit(self) -> bool:
+        return self.lookups > LOOKUP_LIMIT
+
+
+def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None:
+    """One SPF record that keeps every published term (merging several records), adds the
+    includes of ``services`` before ``all``, drops only duplicates, extra ``all``s and
+    ``ptr`` (each named in ``changes``), and ends in a protective ``all`` or the redirect.
+
+    None when there is nothing to build on: a syntax error (the check says which term), a
+    tree that could not be read, or no record and no known service to authorise.
+    """
+    tree = facts.tree
+    if tree is None or tree.status not in (
+        NodeStatus.OK,
+        NodeStatus.MULTIPLE,
+        NodeStatus.NO_RECORD,
+    ):
+        return None
+    sources = tree.records if tree.status is not NodeStatus.NO_RECORD else ()
+    parsed = [parse_record(text) for text in sources]
+    if any(isinstance(p, SpfSyntaxError) for p in parsed):
+        return None
+    changes: list[str] = []
+    if len(sources) > 1:
+        changes.append(f"merges the {len(sources)} published records into one")
+    records = [p for p in parsed if not isinstance(p, SpfSyntaxError)]
+    merged = _merge_terms([t for p in records for t in p.terms])
+    changes += merged.changes
+    changes += [
+        f"moves `{m.text}` before `all` (after it, it was never evaluated)"
+        for p in records
+        for m in p.after_all
+        if m.name != "all" and m.text in merged.mechanisms
+    ]
+    present = _included(tree, merged.mechanisms)
+    added = [
+        (include, service.name)
+        for service in services
+        for include in service.spf_includes
+        if include not in present
+    ]
+    if not sources and not added:
+        return None
+    mechanisms = [*merged.mechanisms, *(f"include:{include}" for include, _ in added)]
+    changes += [f"adds `include:{include}` for {name}" for include, name in added]
+    ending, ending_changes = _ending(merged.alls, merged.redirect, published=bool(sources))
+    changes += ending_changes
+    value = " ".join(["v=spf1", *mechanisms, *ending, *merged.modifiers])
+    costs = tuple((term, _cost(tree, term)) for term in mechanisms if _queries(term))
+    redirect_cost = [(merged.redirect, _cost(tree, merged.redirect))] if merged.redirect else []
+    if merged.redirect and any(a for a in merged.alls):
+        redirect_cost = []  # §6.1: ignored beside `all`, never looked up
+    counted = (*costs, *redirect_cost)
+    return SpfFix(
+        value=value,
+        changes=tuple(changes),
+        lookups=sum(max(cost, 1) for _, cost in counted),
+        uncounted=tuple(term for term, cost in counted if cost == 0),
+        costs=tuple(sorted(((t, c) for t, c in counted if c > 1), key=lambda tc: -tc[1])),
+        added=tuple(f"include:{include}" for include, _ in added),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Merged:
+    mechanisms: tuple[str, ...]
+    alls: tuple[str, ...]
+    redirect: str
+    modifiers: tuple[str, ...]
+    changes: tuple[str, ...]
+
+
+def _merge_terms(terms: Iterable[Term]) -> _Merged:
+    """Terms in published order, each once; ``all`` and ``redirect`` are set aside."""
+    mechanisms: list[str] = []
+    modifiers: list[str] = []
+    alls: list[str] = []
+    redirects: list[str] = []
+    seen: dict[str, str] = {}
+    changes: list[str] = []
+    for term in terms:
+        if isinstance(term, Mechanism) and term.name == "all":
+            alls.append(term.text)
+            continue
+        if isinstance(term, Modifier) and term.name == "redirect":
+            redirects.append(term.text)
+            continue
+        key = term.text.lower().removeprefix("+")
+        if isinstance(term, Mechanism):
+            key = term.text.lower().lstrip("+-~?")
+        if key in seen:
+            changes.append(f"removes `{term.text}`, a repeat of `{seen[key]}`")
+            continue
+        seen[key] = term.text
+        if isinstance(term, Mechanism) and term.name == "ptr":
+            changes.append(
+                f"removes `{term.text}` (RFC 7208 §5.5: do not use ptr); list the ip4:/ip6: "
+                "ranges or a: names of the hosts it matched, if any still send"
+            )
+            continue
+        if (
+            isinstance(term, Modifier)
+            and term.name == "exp"
+            and any(m.startswith("exp=") for m in modifiers)
+        ):
+            changes.append(f"removes `{term.text}`: a record may have one exp= (RFC 7208 §6)")
+            continue
+        (modifiers if isinstance(term, Modifier) else mechanisms).append(term.text)
+    redirect = redirects[0] if redirects else ""
+    changes += [
+        f"removes `{r}`: a record may have one redirect= (RFC 7208 §6)" for r in redirects[1:]
+    ]
+    return _Merged(tuple(mechanisms), tuple(alls), redirect, tuple(modifiers), tuple(changes))
+
+
+def _ending(alls: Sequence[str], redirect: str, *, published: bool) -> tuple[list[str], list[str]]:
+    """The closing terms: the strictest published ``all`` (``+all``/``?all`` become
+    ``~all``), ``-all`` for a new record, or the redirect alone when there is no ``all``."""
+    changes: list[str] = []
+    if not alls:
+        if redirect:
+            return [redirect], changes
+        if published:
+            changes.append("ends with `~all` (there was no `all`: unlisted hosts got neutral)")
+            return ["~all"], changes
+        return ["-all"], changes
+    ranked = sorted(alls, key=lambda a: _ALL_RANK.get(a[0], 3))
+    best = ranked[0]
+    if best[0] not in "-~":
+        changes.append(f"replaces `{best}` by `~all` (`{best}` does not reject unlisted hosts)")
+        best = "~all"
+    changes += [f"removes `{a}`: one `all` ends the record" for a in ranked[1:]]
+    ending = [best]
+    if redirect:
+        changes.append(f"keeps `{redirect}`, which has no effect beside `all` (RFC 7208 §6.1)")
+        ending.append(redirect)
+    return ending, changes
+
+
+def _queries(term: str) -> bool:
+    name = term.lstrip("+-~?").split(":", 1)[0].split("/", 1)[0].lower()
+    return name in ("include", "a", "mx", "ptr", "exists")
+
+
+def _target(term: str) -> str:
+    return term.lstrip("+-~?").split(":", 1)[-1].split("=", 1)[-1].lower().rstrip(".")
+
+
+def _included(tree: SpfNode, mechanisms: Iterable[str]) -> set[str]:
+    """Every include target already reached: in the records, or anywhere below them."""
+    targets = {_target(m) for m in mechanisms if m.lstrip("+-~?").lower().startswith("include:")}
+    targets |= {node.domain for node in tree.walk() if node.via == "include"}
+    return targets
+
+
+def _cost(tree: SpfNode, term: str) -> int:
+    """Lookups one term costs as the published tree counted it: 1 for the term plus the
+    subtree it reaches; 0 when the tree never fetched it (an added or a merged include)."""
+    if not term:
+        return 0
+    kind = term.lstrip("+-~?").split(":", 1)[0].split("=", 1)[0].lower()
+    if kind not in ("include", "redirect"):
+        return 1
+    target = _target(term)
+    for node in tree.walk():
+        if node.via in ("include", "redirect") and node.domain == target:
+            return 1 + node.subtree_lookups if node.status is NodeStatus.OK else 1
+    return 0
+
+
+def spf_record(fix: SpfFix, domain: str) -> Record:
+    """The corrected SPF record with a note of every change and the lookup count."""
+    notes = [f"This record {'; '.join(fix.changes)}." if fix.changes else ""]
+    count = f"{fix.lookups} of {LOOKUP_LIMIT} DNS lookups"
+    if fix.uncounted:
+        count += " plus what " + ", ".join(f"`{t}`" for t in fix.uncounted) + " use themselves"
+    notes.append(f"It needs {count}.")
+    if fix.over_limit:
+        costly = ", ".join(f"`{term}` ({cost})" for term, cost in fix.costs[:3]) or "the includes"
+        notes.append(
+            f"That is over the limit of {LOOKUP_LIMIT}: receivers return permerror. Flattening "
+            f"is needed: replace the costliest includes ({costly}) by the ip4:/ip6: ranges "
+            "their owners publish, and keep those ranges up to date, or move a service to its "
+            "own MAIL FROM subdomain."
+        )
+    if "-all" not in fix.value.split() and "~all" in fix.value.split():
+        notes.append(
+            "Change `~all` to `-all` once every service that sends as the domain is listed."
+        )
+    if len(fix.value) > TXT_STRING:
+        notes.append(
+            f"The value is {len(fix.value)} characters: DNS hosts that do not split long TXT "
+            f"values need it as several quoted strings of at most {TXT_STRING}."
+        )
+    return Record("TXT", domain, fix.value, TTL, " ".join(n for n in notes if n))
+
+
+def _spf_services(ctx: FixContext) -> list[Service]:
+    """Detected services whose mail carries the domain itself as MAIL FROM, so that the
+    domain's own SPF record must authorise them (DOMAIN.md §2)."""
+    detected = ctx.section("services", ServicesFacts)
+    ids = detected.ids if detected is not None else ()
+    services = [ctx.catalog.get(i) for i in ids]
+    return [s for s in services if s is not None and s.return_path == "from" and s.spf_includes]
+
+
+def _spf_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    facts = ctx.section("spf", SpfFacts)
+    if facts is None or finding.subject != facts.domain or facts.domain != ctx.domain:
+        return ()
+    fix = corrected_spf(facts, _spf_services(ctx))
+    if fix is None:
+        return ()
+    if finding.id == "spf.too_many_lookups" and fix.over_limit:
+        return ()
+    if finding.id == "spf.sender_not_authorized" and not fix.added:
+        return ()
+    if finding.id == "spf.permissive_all" and _all_elsewhere(facts):
+        return ()
+    if finding.id in ("spf.ptr_used", "spf.terms_after_all", "spf.too_many_lookups") and (
+        fix.value == facts.record
+    ):
+        return ()
+    return (spf_record(fix, facts.domain),)
+
+
+def _all_elsewhere(facts: SpfFacts) -> bool:
+    """The record has no ``all`` of its own and takes the redirect target's."""
+    tree = facts.tree
+    return tree is not None and tree.all is None and any(c.via == "redirect" for c in tree.children)
+
+
+# -- DMARC -------------------------------------------------------------------------------
+
+_STAGE_NOTES = (
+    "Stage 1 of 3 (monitoring): nothing is blocked yet. Read the aggregate reports for two to "
+    "four weeks, until every service that sends as the domain passes SPF or DKIM aligned.",
+    "Stage 2 of 3: publish when the reports show no legitimate source failing. Failing mail "
+    "now goes to spam; keep reading the reports for a few weeks for anything legitimate that "
+    "still fails.",
+    "Stage 3 of 3: publish after a few weeks at quarantine without legitimate failures. "
+    "Failing mail is now rejected.",
+)
+
+
+def dmarc_stages(
+    record: DmarcRecord | None, policy_domain: str, tag: str = "p"
+) -> tuple[Record, ...]:
+    """The three records from monitoring to enforcement, kept as published otherwise: the
+    policy tag in force (``p``, or ``sp``/``np`` for an inherited one) goes none →
+    quarantine → reject; a missing ``rua`` is added; ``t=y`` is dropped (the same changes
+    as the DMARC check's staged fix text)."""
+    name = f"_dmarc.{policy_domain}"
+    mailbox = f"dmarc-reports@{policy_domain}"
+    if record is None:
+        values = [
+            f"v=DMARC1; p={p}; rua=mailto:{mailbox}" for p in ("none", "quarantine", "reject")
+        ]
+    else:
+        target = "p" if tag in ("p", "rua", "") else tag
+        extra: dict[str, str | None] = {}
+        if not record.rua:
+            extra["rua"] = f"mailto:{mailbox}"
+        if record.testing:
+            extra["t"] = None
+        removed = [tag for tag in REMOVED if record.has(tag)]
+        extra.update(dict.fromkeys(removed))
+        values = [render(record, {target: p, **extra}) for p in ("none", "quarantine", "reject")]
+    created = record is None or not record.rua
+    mailbox_note = (
+        f" Create the mailbox {mailbox} first (or put one you read in rua=): reports sent to a "
+        "missing mailbox bounce."
+        if created
+        else ""
+    )
+    dropped = [tag for tag in REMOVED if record is not None and record.has(tag)]
+    removed_note = (
+        " Drops " + ", ".join(f"{tag}=" for tag in dropped) + ": RFC 9989 removed it and "
+        "receivers ignore it (stage the policy instead)."
+        if dropped
+        else ""
+    )
+    notes = (_STAGE_NOTES[0] + mailbox_note + removed_note, *_STAGE_NOTES[1:])
+    return tuple(Record("TXT", name, v, TTL, n) for v, n in zip(values, notes, strict=True))
+
+
+def _dmarc_record(ctx: FixContext) -> tuple[DmarcFacts | None, DmarcRecord | None]:
+    facts = ctx.section("dmarc", DmarcFacts)
+    if facts is None or facts.record is None or facts.policy_domain is None:
+        return facts, None
+    return facts, parse(facts.record)
+
+
+def _dmarc_missing(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    return dmarc_stages(None, ctx.domain)
+
+
+def _dmarc_staged(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    facts, record = _dmarc_record(ctx)
+    if facts is None or record is None or facts.policy_domain is None:
+        return ()
+    if facts.policy not in (None, "none"):
+        return ()  # never lower a stricter policy
+    stages = dmarc_stages(record, facts.policy_domain, facts.policy_tag)
+    if facts.policy_domain != ctx.domain:
+        inherited = (
+            f" This is the record of {facts.policy_domain}, whose policy applies to "
+            f"{ctx.domain}: the change applies to its other subdomains too."
+        )
+        stages = tuple(replace(r, note=r.note + inherited) for r in stages)
+    return stages
+
+
+def _dmarc_edit(changes: Callable[[str], Mapping[str, str | None]], why: str) -> _Builder:
+    """A builder for a one-record DMARC fix: the published record with ``changes``."""
+
+    def build(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+        facts, record = _dmarc_record(ctx)
+        if facts is None or record is None or facts.policy_domain is None:
+            return ()
+        domain = facts.policy_domain
+        value = render(record, changes(domain))
+        return (Record("TXT", f"_dmarc.{domain}", value, TTL, why.format(domain=domain)),)
+
+    return build
+
+
+# -- DKIM (Microsoft 365) ---------------------------------------------------------------
+
+
+def m365_dkim_cnames(domain: str, initial_domain: str) -> tuple[Record, ...]:
+    """The two selector CNAMEs of Microsoft 365 DKIM in the format that uses the tenant's
+    initial (onmicrosoft.com) domain (DOMAIN.md §2.1)."""
+    dashes = domain.replace(".", "-")
+    note = (
+        f"Format for domains added to Microsoft 365 before May 2025. Compare it with "
+        f"`Get-DkimSigningConfig -Identity {domain} | Format-List Selector1CNAME, "
+        "Selector2CNAME` (or the Defender portal: Email authentication settings → DKIM); if "
+        "that shows a target under dkim.mail.microsoft (the newer format), publish that value "
+        "instead. After both CNAMEs resolve, enable signing there."
+    )
+    return tuple(
+        Record(
+            "CNAME",
+            f"{selector}._domainkey.{domain}",
+            f"{selector}-{dashes}._domainkey.{initial_domain}",
+            TTL,
+            note,
+        )
+        for selector in ("selector1", "selector2")
+    )
+
+
+def initial_domain(request: CheckRequest, m365: Service) -> str | None:
+    """The tenant's initial domain (``<tenant>.onmicrosoft.com``), when the signed-in user's
+    own addresses show it (Microsoft 365 gives every mailbox an address there)."""
+    suffix = next((s for s in m365.dkim_cname_suffixes if s.startswith("onmicrosoft.")), None)
+    if suffix is None:
+        return None
+    addresses = [*(request.own_addresses or ()), *([request.mailbox] if request.mailbox else [])]
+    for address in addresses:
+        host = address.rpartition("@")[2].lower().rstrip(".")
+        tenant, dot, rest = host.partition(".")
+        if dot and rest == suffix and tenant:
+            return host
+    return None
+
+
+def _dkim_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    if finding.data.get("service") != "microsoft365":
+        return ()
+    m365 = ctx.catalog.get("microsoft365")
+    facts = ctx.section("dkim", DkimFacts)
+    if m365 is None or facts is None or facts.domain != ctx.domain:
+        return ()
+    tenant = initial_domain(ctx.request, m365)
+    if tenant is None:
+        return ()  # the fix text names the admin-center step that shows the real targets
+    published = {s.selector for s in facts.selectors if s.cname_chain}
+    return tuple(
+        r for r in m365_dkim_cnames(ctx.domain, tenant) if r.name.split(".")[0] not in published
+    )
+
+
+# -- MTA-STS -----------------------------------------------------------------------------
+
+
+def sts_policy(mode: str, mx: Iterable[str], max_age: int = STS_MAX_AGE) -> str:
+    """An RFC 8461 §3.2 policy file body (LF line ends)."""
+    lines = ["version: STSv1", f"mode: {mode}", *(f"mx: {m}" for m in mx), f"max_age: {max_age}"]
+    return "\n".join(lines) + "\n"
+
+
+def mta_sts_records(domain: str, body: str, policy_id: str, *, new: bool) -> tuple[Record, ...]:
+    """The policy FILE at its URL and the ``_mta-sts`` TXT record that announces it."""
+    url = f"https://mta-sts.{domain}{POLICY_PATH}"
+    host = (
+        f" mta-sts.{domain} needs an A/AAAA record (or a CNAME) pointing at the web host that "
+        "serves this file; SendReady cannot know your web host."
+        if new
+        else ""
+    )
+    file_note = (
+        f"Serve this file at {url} over HTTPS with a certificate valid for mta-sts.{domain} "
+        "from a public CA, status 200, no redirect, Content-Type text/plain." + host
+    )
+    if "mode: testing" in body:
+        file_note += (
+            " Start in testing mode; when the TLS-RPT reports show no failures for a few "
+            "weeks, set mode: enforce, raise max_age (weeks or more) and change the TXT id."
+        )
+    return (Record("FILE", url, body, 0, file_note), sts_announcement(domain, policy_id))
+
+
+def sts_announcement(domain: str, policy_id: str) -> Record:
+    """The ``_mta-sts`` TXT record (RFC 8461 §3.1); ``policy_id`` is 1-32 letters and digits."""
+    note = "Publish after the file is served; change id= whenever the policy file changes."
+    return Record("TXT", f"_mta-sts.{domain}", f"v=STSv1; id={policy_id}", TTL, note)
+
+
+def _mx_hosts(ctx: FixContext) -> tuple[str, ...]:
+    mx = ctx.section("mx", MxFacts)
+    if mx is not None and not mx.null_mx and not mx.implicit:
+        return tuple(dict.fromkeys(h.name for h in mx.hosts))
+    sts = ctx.section("mta_sts", MtaStsFacts)
+    return sts.mx_hosts if sts is not None else ()
+
+
+def _sts_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    facts = ctx.section("mta_sts", MtaStsFacts)
+    if facts is None or facts.domain != ctx.domain:
+        return ()
+    if finding.id == "mta_sts.record_invalid":
+        return (sts_announcement(ctx.domain, ctx.policy_id),)
+    policy = facts.policy if facts.policy is not None and not facts.policy.error else None
+    if policy is None:
+        hosts = _mx_hosts(ctx)
+        if not hosts:
+            return ()  # without MX hosts there is nothing for a policy to cover
+        return mta_sts_records(ctx.domain, sts_policy("testing", hosts), ctx.policy_id, new=True)
+    mode = "enforce" if finding.id == "mta_sts.mode" else policy.mode
+    max_age = STS_MAX_AGE if policy.max_age is None else policy.max_age
+    if finding.id == "mta_sts.max_age_short":
+        max_age = max(max_age, STS_MAX_AGE)
+    body = sts_policy(mode, dict.fromkeys((*policy.mx, *facts.uncovered)), max_age)
+    return mta_sts_records(ctx.domain, body, ctx.policy_id, new=False)
+
+
+# -- TLS-RPT -----------------------------------------------------------------------------
+
+
+def tlsrpt_record(domain: str) -> Record:
+    """The ``_smtp._tls`` record asking for daily TLS reports by mail (RFC 8460 §3)."""
+    return Record(
+        "TXT",
+        f"_smtp._tls.{domain}",
+        f"v=TLSRPTv1; rua=mailto:tls-reports@{domain}",
+        TTL,
+        f"Create the mailbox tls-reports@{domain} (or use an https: endpoint of a report "
+        "service in rua=); reports arrive daily as gzip JSON. Publish only this one record.",
+    )
+
+
+def _tlsrpt_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    return (tlsrpt_record(ctx.domain),) if finding.subject == ctx.domain else ()
+
+
+# -- dispatch ----------------------------------------------------------------------------
+
+_RUA_WHY = (
+    "Create the mailbox dmarc-reports@{domain} first (or put one you read): reports sent to "
+    "a missing mailbox bounce."
+)
+
+_BUILDERS: dict[str, _Builder] = {
+    **dict.fromkeys(
+        (
+            "spf.missing",
+            "spf.multiple_records",
+            "spf.permissive_all",
+            "spf.ptr_used",
+            "spf.terms_after_all",
+            "spf.too_many_lookups",
+            "spf.sender_not_authorized",
+        ),
+        _spf_fix,
+    ),
+    "dmarc.missing": _dmarc_missing,
+    "dmarc.policy_none": _dmarc_staged,
+    "dmarc.not_applied": _dmarc_staged,
+    "dmarc.no_aggregate_reports": _dmarc_edit(
+        lambda domain: {"rua": f"mailto:dmarc-reports@{domain}"}, _RUA_WHY
+    ),
+    "dmarc.testing": _dmarc_edit(
+        lambda _: {"t": None},
+        "Publish when the reports show no legitimate failures: the policy then applies in full.",
+    ),
+    "dmarc.subdomain_policy_none": _dmarc_edit(
+        lambda _: {"sp": None},
+        "Subdomains then follow p=. Keep sp=none only while a subdomain is still being set up.",
+    ),
+    "dkim.missing": _dkim_fix,
+    "mta_sts.not_published": _sts_fix,
+    "mta_sts.mx_mismatch": _sts_fix,
+    "mta_sts.policy_unreachable": _sts_fix,
+    "mta_sts.record_invalid": _sts_fix,
+    "mta_sts.mode": _sts_fix,
+    "mta_sts.max_age_short": _sts_fix,
+    "tlsrpt.missing": _tlsrpt_fix,
+    "tlsrpt.multiple_records": _tlsrpt_fix,
+    "tlsrpt.syntax_error": _tlsrpt_fix,
+}
+
+#: The finding ids that can carry records (docs and tests read this).
+FIXABLE: tuple[str, ...] = tuple(sorted(_BUILDERS))
