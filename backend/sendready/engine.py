@@ -188,12 +188,16 @@ class Engine:
             "critical_path": stats.max_depth,
             "nameservers": self.resolver.key,
         }
+        # Only now are the facts of every section in: the fixes read across sections (SPF
+        # needs the detected services, MTA-STS the MX hosts).
+        from .fixes import attach
+
         return Report(
             domain=request.domain,
             address=request.address,
             checked_at=checked_at,
             duration_ms=(time.monotonic() - started) * 1000,
-            findings=tuple(findings),
+            findings=attach(findings, facts, request, self.settings),
             facts=facts,
         )
 
