@@ -185,7 +185,13 @@ def _dkim_prediction(
         )
     broken = next((s for s in selectors if s.keys), None)
     if broken is not None:
-        why = next((k.error for k in broken.keys if k.error), "") or "revoked or too weak"
+        why = (
+            next(
+                (k.error or ("revoked: p= is empty" if k.revoked else "") for k in broken.keys),
+                "",
+            )
+            or "too weak or not for email"
+        )
         return DkimPrediction(
             domain,
             broken.selector,
@@ -219,7 +225,7 @@ def _dkim_prediction(
             "",
             "pass",
             False,
-            f"no DKIM {names} published for {domain}, so {service.name} signs as "
+            f"no DKIM selector {names} published for {domain}, so {service.name} signs as "
             "<tenant>.onmicrosoft.com",
         )
     return DkimPrediction(
@@ -227,7 +233,8 @@ def _dkim_prediction(
         "",
         "none",
         False,
-        f"no DKIM {names} published for {domain}, so {service.name} does not sign as {domain}",
+        f"no DKIM selector {names} published for {domain}, so {service.name} does not sign "
+        f"as {domain}",
     )
 
 
