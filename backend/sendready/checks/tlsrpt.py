@@ -82,7 +82,7 @@ def findings(facts: TlsRptFacts) -> list[Finding]:
     why = " and ".join(
         w for w in ("MTA-STS" if facts.mta_sts else "", "DANE" if facts.dane_hosts else "") if w
     )
-    example = f'_smtp._tls.{domain} TXT "v=TLSRPTv1; rua=mailto:tlsrpt@{domain}"'
+    example = f'_smtp._tls.{domain} TXT "v=TLSRPTv1; rua=mailto:tls-reports@{domain}"'
     if not facts.records:
         if not needed:
             return [
