@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .auth.http import BoundedSession
+from .auth.http import BoundedSession, make_session
 from .auth.msal_client import ServiceAuthError, TokenBroker
 from .config import ConfigError, Settings
 from .dns.names import InvalidInput, normalize_domain
@@ -92,7 +92,7 @@ def tenant_domains(
     what the admin must do.
     """
     token = broker.for_client([f"{settings.graph_url}/.default"])
-    http = session or _session(settings.auth_ca_file)
+    http = session or make_session(settings)
     url: str | None = f"{settings.graph_url}/v1.0/domains"
     domains: dict[str, None] = {}
     pages = 0
@@ -201,14 +201,6 @@ def _origin(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-def _session(ca_file: str) -> requests.Session:
-    session = BoundedSession()
-    # REQUESTS_CA_BUNDLE and friends would otherwise override `verify` (TESTING.md §7).
-    session.trust_env = False
-    session.verify = ca_file or True
-    return session
 
 
 # -- checking domains ---------------------------------------------------------------
@@ -421,6 +413,16 @@ def _address_problem(host: str, port: int | None, scheme: str, settings: Setting
     return ""
 
 
+def _webhook_session(settings: Settings) -> requests.Session:
+    """Like auth/http.py's session, but trusting the CA file of the TLS checks (ca_file):
+    the webhook is an ordinary HTTPS site, not Entra ID or Graph."""
+    session = BoundedSession()
+    # REQUESTS_CA_BUNDLE and friends would otherwise override `verify` (TESTING.md §7).
+    session.trust_env = False
+    session.verify = settings.ca_file or True
+    return session
+
+
 def signature(secret: str, body: bytes) -> str:
     """The X-SendReady-Signature value: ``sha256=`` and the hex HMAC-SHA256 of the body."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -453,7 +455,7 @@ def send_webhook(
 ) -> bool:
     """POST the regressions, signed; repeat on 5xx, timeouts and resets. True if accepted."""
     url = webhook_target(settings)
-    http = session or _session(settings.ca_file)
+    http = session or _webhook_session(settings)
     now = clock()
     body = webhook_body(scan_id, tenant, regressions, now)
     headers = {

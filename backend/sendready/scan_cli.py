@@ -70,6 +70,8 @@ def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
     settings = _settings(args)
     tenant: str | None = None
     if args.tenant is not None:
+        if not settings.client_id:
+            raise UsageError("--tenant needs SENDREADY_CLIENT_ID (the app registration)")
         settings, tenant = _tenant_settings(settings, args.tenant)
         domains = _tenant_domains(settings)
     elif args.file:
@@ -157,8 +159,6 @@ def _tenant_domains(settings: Settings) -> list[str]:
     from .auth.msal_client import ServiceAuthError, TokenBroker
     from .scan import tenant_domains
 
-    if not settings.client_id:
-        raise UsageError("--tenant needs SENDREADY_CLIENT_ID (the app registration)")
     session = make_session(settings)
     try:
         broker = TokenBroker(settings, session)
