@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import requests
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from ..auth.graph import proxy_addresses
+from ..auth.msal_client import ServiceAuthError
 from ..auth.tokens import Principal
 from ..checks.requirements import HEADER_NAMES
 from ..dns import InvalidInput, normalize_domain, parse_address
@@ -19,6 +22,8 @@ from ..model import CheckRequest, Report
 from .openapi import document
 from .problems import Problem
 from .services import Services
+
+log = logging.getLogger(__name__)
 
 MAX_SELECTORS = 20
 MAX_HEADER_LENGTH = 2048
@@ -159,6 +164,44 @@ def _principal() -> Principal | None:
     return value if isinstance(value, Principal) else None
 
 
+def _graph_addresses(svc: Services, principal: Principal) -> list[str]:
+    """The signed-in user's SMTP addresses, from Graph on behalf of the user."""
+    if svc.broker is None:
+        raise ServiceAuthError(
+            501,
+            "graph_unavailable",
+            "Microsoft Graph is not configured",
+            "the user's addresses need a client secret or certificate on the server",
+        )
+    token = svc.broker.on_behalf_of(principal.token, [f"{svc.settings.graph_url}/User.Read"])
+    return proxy_addresses(svc.session, svc.settings.graph_url, token)
+
+
+def with_mailbox(svc: Services, check: CheckRequest, principal: Principal | None) -> CheckRequest:
+    """Fill the signed-in mailbox from the token and, only for a From that differs from it
+    (a Send As), the user's own addresses from Graph; a Graph failure leaves them None so
+    the Send As check says it could not judge, and never blocks the check."""
+    if principal is None or check.address is None:
+        return check
+    try:
+        parse_address(principal.name)
+    except InvalidInput:
+        return check  # the token names no mailbox address
+    mailbox = principal.name.lower()
+    if check.address.lower() == mailbox:
+        return dataclasses.replace(check, mailbox=mailbox)
+    try:
+        own: tuple[str, ...] | None = tuple(_graph_addresses(svc, principal))
+    except (ServiceAuthError, requests.RequestException, ValueError) as exc:
+        log.warning("own addresses unavailable for Send As: %s", type(exc).__name__)
+        own = None
+    return dataclasses.replace(check, mailbox=mailbox, own_addresses=own)
+
+
+def _send_as(check: CheckRequest) -> bool:
+    return bool(check.mailbox and check.address and check.address.lower() != check.mailbox)
+
+
 def make_blueprint(
     limit: Callable[[Callable[..., Any]], Callable[..., Any]],
     limited: Callable[[], AbstractContextManager[None]],
@@ -187,10 +230,12 @@ def make_blueprint(
                 )
             token = svc.broker.on_behalf_of(principal.token, [svc.settings.smtp_send_scope])
             check = dataclasses.replace(check, oauth_token=token)
+        check = with_mailbox(svc, check, _principal())
         report = svc.run(check)
         body = _encode(report)
-        # Only a plain check of the domain stands for "the domain's latest report".
-        plain = check.headers is None and check.oauth_token is None
+        # Only a plain check of the domain stands for "the domain's latest report"; a Send
+        # As verdict is about one user, never shown to another.
+        plain = check.headers is None and check.oauth_token is None and not _send_as(check)
         if plain and not check.recipients and not check.selectors:
             svc.cache.put(check.domain, body)
         return Response(body, mimetype="application/json")
@@ -225,9 +270,7 @@ def make_blueprint(
                 "the user's addresses need sign-in and a client secret or certificate",
                 reason="graph_unavailable",
             )
-        scope = f"{svc.settings.graph_url}/User.Read"
-        token = svc.broker.on_behalf_of(principal.token, [scope])
-        addresses = proxy_addresses(svc.session, svc.settings.graph_url, token)
+        addresses = _graph_addresses(svc, principal)
         return Response(json.dumps({"addresses": addresses}), mimetype="application/json")
 
     @bp.get("/openapi.json")
