@@ -71,7 +71,7 @@ def attach(
         facts,
         catalog(settings.provider_aliases),
         request,
-        moment.strftime("%Y%m%dT%H%M%S"),
+        moment.strftime("%Y%m%dT%H%M%S%f"),
     )
     out: list[Finding] = []
     for finding in findings:
