@@ -1,0 +1,166 @@
+// The admin page: lists scans, starts one, follows its progress, highlights regressions.
+// Plain DOM, no inline script (the page's CSP allows only 'self'); every value from the
+// API is set as text, never as HTML.
+
+const API = "/api/v1/admin/scans";
+const POLL_MS = 1500;
+let selected = null;
+let timer = null;
+
+const $ = (id) => document.getElementById(id);
+
+function headers() {
+  const token = $("token").value.trim();
+  sessionStorage.setItem("sendready-admin-token", token);
+  const h = { Accept: "application/json" };
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+async function call(url, options = {}) {
+  const response = await fetch(url, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
+  return body;
+}
+
+function say(text, isError = false) {
+  const el = $("message");
+  el.textContent = text;
+  el.className = isError ? "error" : "";
+}
+
+function cell(row, text, className = "") {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.append(td);
+  return td;
+}
+
+function exportLinks(td, id) {
+  for (const kind of ["csv", "json"]) {
+    const a = document.createElement("a");
+    a.href = `${API}/${id}/export.${kind}`;
+    a.textContent = kind.toUpperCase();
+    a.addEventListener("click", (event) => download(event, a.href, `sendready-scan-${id}.${kind}`));
+    td.append(a, " ");
+  }
+}
+
+// A plain link cannot carry the bearer token, so exports are fetched and saved as a blob.
+async function download(event, url, name) {
+  event.preventDefault();
+  try {
+    const response = await fetch(url, { headers: headers() });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = name;
+    link.click();
+    URL.revokeObjectURL(link.href);
+  } catch (error) {
+    say(`Export failed: ${error.message}`, true);
+  }
+}
+
+async function listScans() {
+  const body = await call(API);
+  const tbody = $("scans").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const scan of body.scans) {
+    const row = document.createElement("tr");
+    row.dataset.id = scan.id;
+    if (scan.id === selected) row.className = "selected";
+    const started = cell(row, "");
+    const open = document.createElement("a");
+    open.className = "open";
+    open.tabIndex = 0;
+    open.textContent = scan.created_at || scan.id;
+    open.addEventListener("click", () => select(scan.id));
+    open.addEventListener("keydown", (e) => { if (e.key === "Enter") select(scan.id); });
+    started.append(open);
+    cell(row, scan.kind);
+    cell(row, scan.state);
+    cell(row, `${scan.done} / ${scan.domains}`);
+    exportLinks(cell(row, ""), scan.id);
+    tbody.append(row);
+  }
+}
+
+async function showScan(id) {
+  const scan = await call(`${API}/${id}`);
+  $("detail").hidden = false;
+  $("detail-title").textContent = `Scan ${scan.id}`;
+  const counts = Object.entries(scan.summary).map(([k, v]) => `${v} ${k}`).join(", ");
+  $("progress").textContent =
+    `${scan.state}: ${scan.done} of ${scan.domains} domains` +
+    (counts ? ` (worst finding per domain: ${counts})` : "") +
+    (Object.keys(scan.errors).length ? `; ${Object.keys(scan.errors).length} could not be checked` : "");
+  const list = $("regressions");
+  list.replaceChildren();
+  for (const r of scan.regressions) {
+    const li = document.createElement("li");
+    li.textContent = `${r.domain}: ${r.title} (${r.finding}, ${r.severity}) — passed ${r.before}, fails ${r.now}`;
+    list.append(li);
+  }
+  if (!scan.regressions.length) {
+    const li = document.createElement("li");
+    li.className = "none";
+    li.textContent = scan.state === "running" || scan.state === "queued" ? "None so far." : "None.";
+    list.append(li);
+  }
+  const tbody = $("reports").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const report of scan.reports) {
+    const row = document.createElement("tr");
+    cell(row, report.domain);
+    cell(row, report.worst || "none", report.worst ? `worst-${report.worst}` : "");
+    cell(row, String(report.failed));
+    cell(row, report.checked_at || "");
+    tbody.append(row);
+  }
+  return scan.state === "queued" || scan.state === "running";
+}
+
+async function select(id) {
+  selected = id;
+  clearTimeout(timer);
+  await refresh();
+}
+
+async function refresh() {
+  try {
+    await listScans();
+    if (selected && (await showScan(selected))) timer = setTimeout(refresh, POLL_MS);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+async function start(event) {
+  event.preventDefault();
+  const tenant = document.querySelector("input[name=scope]:checked").value === "tenant";
+  const domains = $("domains").value.split(/\s+/).filter(Boolean);
+  const body = tenant ? { tenant: true } : { domains };
+  $("run").disabled = true;
+  try {
+    const scan = await call(API, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    say(`Scan ${scan.id} started: ${scan.domains} domains.`);
+    await select(scan.id);
+  } catch (error) {
+    say(`Could not start the scan: ${error.message}`, true);
+  } finally {
+    $("run").disabled = false;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("token").value = sessionStorage.getItem("sendready-admin-token") || "";
+  $("start").addEventListener("submit", start);
+  refresh();
+});
