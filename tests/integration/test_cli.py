@@ -101,3 +101,28 @@ def test_a_bad_setting_in_the_environment_exits_2_naming_it() -> None:
     )
     assert result.returncode == 2
     assert "SENDREADY_DNS_TIMEOUT='soon'" in result.stderr
+
+
+def test_ready_to_paste_records_are_printed_under_their_finding(ns: str) -> None:
+    result = sendready("check", "fix-dmarc.test", "--color", "never", nameserver=ns)
+    out = result.stdout
+    head = out.index("No DMARC policy applies to fix-dmarc.test")
+    stages = [
+        out.index(f"        v=DMARC1; p={policy}; rua=mailto:dmarc-reports@fix-dmarc.test\n")
+        for policy in ("none", "quarantine", "reject")
+    ]
+    assert head < stages[0] < stages[1] < stages[2]
+    assert "      TXT   _dmarc.fix-dmarc.test  TTL 3600\n" in out
+    assert "Note: Stage 1 of 3" in out
+
+
+def test_json_output_carries_the_records(ns: str) -> None:
+    result = sendready("check", "fix-dmarc.test", "--json", nameserver=ns)
+    data = json.loads(result.stdout)
+    (missing,) = [f for f in data["findings"] if f["id"] == "dmarc.missing"]
+    assert [r["value"].split("; ")[1] for r in missing["records"]] == [
+        "p=none",
+        "p=quarantine",
+        "p=reject",
+    ]
+    assert set(missing["records"][0]) == {"type", "name", "value", "ttl", "note"}
