@@ -18,7 +18,8 @@ SOA = "300 IN SOA ns.{0}. hostmaster.{0}. 1 3600 600 86400 60"
 ZONE = f"""
 test. {SOA.format("test")}
 outlook.test. {SOA.format("outlook.test")}
-spf.protection.outlook.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/25 -all"
+spf.protection.outlook.test. 300 IN TXT "v=spf1 include:spfa.protection.outlook.test -all"
+spfa.protection.outlook.test. 300 IN TXT "v=spf1 ip6:2001:db8:100::/48 ip4:192.0.2.0/25 -all"
 google.test. {SOA.format("google.test")}
 _spf.google.test. 300 IN TXT "v=spf1 ip4:203.0.113.0/26 ~all"
 align-fault.test. {SOA.format("align-fault.test")}
@@ -63,7 +64,11 @@ def test_without_faults_the_fixture_passes_on_spf_alone(
     faulty: TinyDns,
 ) -> None:
     # SPF aligns (Microsoft 365 uses the From address as MAIL FROM), so DMARC passes.
-    assert will_fail(run(faulty)).status is Status.PASS
+    report = run(faulty)
+    assert will_fail(report).status is Status.PASS
+    # The egress address comes from the first range of the nested include, as listed.
+    [prediction] = report.facts["alignment"].predictions
+    assert prediction.spf.ip == "2001:db8:100::1"
 
 
 def test_a_timeout_on_the_services_spf_include_makes_the_prediction_unknown(
