@@ -352,6 +352,7 @@ def test_strict_aspf_breaks_the_sendgrid_return_path_that_relaxed_accepts(engine
         "align-sg-strict.test (aspf=s)" in strict.detail
     )
     assert "revoked: p= is empty" in strict.detail
+    assert "relax the DMARC record to aspf=r" in strict.fix
 
 
 def test_p_none_failure_is_a_warning_not_critical(engine: Engine) -> None:

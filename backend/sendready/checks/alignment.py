@@ -304,26 +304,30 @@ def finding(prediction: Prediction, domain: str, policy: _Policy) -> Finding:
             prediction.policy or "", "neither SPF nor DKIM aligns"
         ),
         detail,
-        _fix(prediction, domain),
+        _fix(prediction, domain, policy),
         severity=severity,
         **data,
     )
 
 
-def _fix(prediction: Prediction, domain: str) -> str:
-    name = prediction.name
+def _fix(prediction: Prediction, domain: str, policy: _Policy) -> str:
+    """Each way to make one identifier align, most durable first (DKIM survives forwarding)."""
+    name, spf = prediction.name, prediction.spf
     steps = []
     if prediction.dkim.aligned is not True:
         steps.append(
-            f"let {name} sign as {domain}: publish its DKIM selector records under "
-            f"{domain} (see dkim.missing) and enable signing in {name}"
+            f"let {name} sign as {domain}: publish a working key at its DKIM selector under "
+            f"{domain} (see the DKIM findings) and enable signing in {name}"
         )
-    mail_from = prediction.spf.mail_from
-    if mail_from and (mail_from == domain or mail_from.endswith("." + domain)):
-        if prediction.spf.result != SpfResultCode.PASS:
-            steps.append(f"authorise {name} in the SPF record of {mail_from}")
-    else:
+    own = spf.mail_from and (spf.mail_from == domain or spf.mail_from.endswith("." + domain))
+    if not own:
         steps.append(f"or configure a custom return-path (MAIL FROM) domain under {domain}")
+    elif spf.result != SpfResultCode.PASS:
+        steps.append(f"or authorise {name} in the SPF record of {spf.mail_from}")
+    elif policy.aspf == "s":
+        steps.append(
+            f"or relax the DMARC record to aspf=r, so the return path {spf.mail_from} aligns"
+        )
     text = "; ".join(steps)
     return text[0].upper() + text[1:] + "."
 
