@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.backend",
     "tests.fixtures.postfix",
     "tests.fixtures.submission",
+    "tests.fixtures.postgres",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
