@@ -111,14 +111,17 @@ def signing_key(dns_server: KnotServer) -> bytes:
     )
 
 
-@pytest.fixture(scope="module")
-def engine(dns_server: KnotServer, signing_key: bytes) -> Iterator[Engine]:
-    settings = Settings(
-        dns_servers=(Nameserver(dns_server.host, dns_server.port),),
+def settings_for(server: KnotServer) -> Settings:
+    return Settings(
+        dns_servers=(Nameserver(server.host, server.port),),
         allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
         provider_aliases=ALIASES,
     )
-    with Engine(settings) as e:
+
+
+@pytest.fixture(scope="module")
+def engine(dns_server: KnotServer, signing_key: bytes) -> Iterator[Engine]:
+    with Engine(settings_for(dns_server)) as e:
         yield e
 
 
@@ -376,3 +379,32 @@ def test_no_known_service_makes_the_prediction_unknown_with_the_reason(
     found = [f for f in report.findings if f.id == "dmarc.will_fail"]
     assert [f.status for f in found] == [Status.UNKNOWN]
     assert "no sending service was recognised" in found[0].detail
+
+
+@pytest.mark.usefixtures("knot_answers")
+def test_publishing_the_suggested_spf_record_makes_the_message_authenticate(
+    engine: Engine, dns_server: KnotServer, signing_key: bytes
+) -> None:
+    zone = "align-m365-roundtrip.test"
+    case = Case(zone, "microsoft365", M365_IP, zone, TENANT_S, TENANT_D)
+    before = run(engine, case)
+    assert will_fail(before, "microsoft365").status is Status.FAIL
+    [suggested] = [f for f in before.findings if f.id == "spf.sender_not_authorized"]
+    [record] = suggested.records
+    assert (record.type, record.name) == ("TXT", zone)
+    source = (ROOT / "tests" / "zones" / f"{zone}.zone").read_text()
+    apex = next(line for line in source.splitlines() if "v=spf1" in line)
+    dns_server.publish(
+        zone,
+        source.replace(apex, f'@          TXT   "{record.value}"').replace(
+            " 2026120301 ", " 2026120302 "
+        ),
+    )
+    with Engine(settings_for(dns_server)) as fresh:  # the first engine caches the old answer
+        after = run(fresh, case)
+    assert will_fail(after, "microsoft365").status is Status.PASS
+    assert not [f for f in after.findings if f.id == "spf.sender_not_authorized" and f.is_problem]
+    predicted = prediction_of(after, case.service)
+    expected = dmarc_verdict(case, signing_key, dns_server)
+    assert (predicted.spf.result, predicted.dmarc) == (expected.spf, expected.dmarc)
+    assert expected.dmarc == "pass"
