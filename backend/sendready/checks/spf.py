@@ -45,6 +45,12 @@ MAX_NODES = 25
 MAX_DEPTH = 11
 #: Term lookups resolved per record (counting goes on past it).
 MAX_TERM_LOOKUPS = 10
+#: Said where the domain's own record needs a change: fixes.py attaches one corrected record
+#: that makes every such change at once, so the findings do not send the admin in circles.
+COMBINED = (
+    " The record to publish (below) makes this and every other change the SPF record needs "
+    "at once; its note lists each change."
+)
 
 MISSING = rule(
     "spf.missing",
@@ -610,7 +616,8 @@ def _multiple(node: SpfNode, apex: bool) -> Finding:
         + ": "
         + "; ".join(f"`{r}`" for r in node.records)
         + ". Receivers return permerror: SPF fails for every message.",
-        f"Replace them with one record, e.g. `{merged}`." if merged else "Keep one record.",
+        (COMBINED.lstrip() + " " if apex else "")
+        + (f"Replace them with one record, e.g. `{merged}`." if merged else "Keep one record."),
     )
     # `records` names Finding.records in Rule.failed, so the data key is set here.
     return replace(finding, data={"records": list(node.records)})
@@ -855,7 +862,7 @@ def _record_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
             fix = (
                 f"Replace {', '.join(f'`{p}`' for p in ptrs)} with the ip4:/ip6: ranges or "
                 f"`a:` names of the hosts that send mail; without it: "
-                f"`{' '.join(t for t in record.split(' ') if t and t not in ptrs)}`."
+                f"`{' '.join(t for t in record.split(' ') if t and t not in ptrs)}`.{COMBINED}"
                 if node is tree
                 else f"The record belongs to {node.domain}; ask its owner to drop `ptr`."
             )
@@ -883,6 +890,7 @@ def _record_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
                     f"{', '.join(f'`{a}`' for a in after)} never take effect.",
                     (
                         f"Move them before `{all_text}` if they are meant to apply: `{fixed}`."
+                        + COMBINED
                         if node is tree
                         else f"The record belongs to {node.domain}; ask its owner to fix it."
                     ),
@@ -917,9 +925,10 @@ def _all_fix(strong: str | None, where: SpfNode) -> str:
             f"The effective `all` comes from {where.domain} (through redirect): publish your own "
             "record ending in `~all` or `-all` instead of relying on it."
         )
+    redirect = where.all is None and any(c.via == "redirect" for c in where.children)
     return (
         f"Publish `{strong}` (or `{_with_all(strong, '-all')}` once every sending service is "
-        "listed)."
+        "listed)." + ("" if redirect else COMBINED)
     )
 
 
