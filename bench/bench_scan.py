@@ -36,7 +36,7 @@ ROOT = BENCH.parent
 ZONES = BENCH / "zones"
 README = BENCH / "README.md"
 RESULTS = BENCH / "results"
-PYTHON = ROOT / ".venv" / "bin" / "python"
+SENDREADY = ROOT / ".venv" / "bin" / "sendready"
 
 #: Inside the namespace these addresses are the benchmark's alone.
 DNS_ADDRESS = "127.0.10.155"
@@ -292,7 +292,7 @@ def run_scan_once(
     store = open_store(settings)  # migrates the fresh database before the workers start
     if args.database_url:
         store.prune(history_days=0)
-    command = [str(PYTHON), "-m", "sendready.cli", "worker", "--processes", str(args.processes)]
+    command = [str(SENDREADY), "worker", "--processes", str(args.processes)]
     logs = [open(instance / f"worker{i}.log", "w") for i in range(args.workers)]  # noqa: SIM115
     workers = [
         subprocess.Popen(command, env=env, cwd=instance, stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,368 @@
+"""Scans as RQ jobs on a real Redis, Knot and store: each domain checked once, re-enqueues
+and repeated jobs change nothing, a worker SIGKILLed mid-job is recovered, a job out of
+retries becomes the domain's error, the last job notifies once, and the daily scan is
+enqueued by one worker of many."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+
+from sendready.config import Settings
+from sendready.dns import parse_nameservers
+from sendready.engine import Engine
+from sendready.jobs import (
+    ABANDON_MARGIN,
+    QUEUE,
+    JobContext,
+    complete_if_done,
+    enqueue_domains,
+    enqueue_scan,
+    job_id,
+    job_timeout,
+    make_worker,
+    on_job_failure,
+    parse_schedule,
+    run_check,
+    run_schedule,
+    scan_queue,
+    use_context,
+)
+from sendready.scan import scan_domain
+from sendready.store import Store, open_store
+from tests.conftest import NET, wait_until
+from tests.fixtures.knot import KnotServer
+from tests.servers.tiny_dns import TinyDns
+
+DOMAINS = ["m365-good.test", "google.test", "sendgrid.test"]
+#: The console script an operator runs (``python -m sendready.cli`` would load cli twice).
+SENDREADY = str(Path(sys.executable).with_name("sendready"))
+
+
+def job_settings(nameserver: str, tmp_path: Path, redis_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "dns_servers": parse_nameservers(nameserver),
+        "allow_private_targets": (ipaddress.ip_network(f"{NET}.0/24"),),
+        "instance_path": str(tmp_path),
+        "redis_url": redis_url,
+        "check_budget": 3.0,
+        **extra,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(dns_server: KnotServer, tmp_path: Path, redis_url: str) -> Settings:
+    return job_settings(dns_server.nameserver, tmp_path, redis_url)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = open_store(settings)
+    yield opened
+    opened.close()
+
+
+class Notified:
+    """Counts the regressions notifications (the webhook itself is scan.py's, tested there)."""
+
+    def __init__(self) -> None:
+        self.scans: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, ctx: JobContext, scan_id: str) -> None:
+        with self._lock:
+            self.scans.append(scan_id)
+
+
+@pytest.fixture
+def notified() -> Notified:
+    return Notified()
+
+
+@pytest.fixture
+def ctx(
+    settings: Settings, store: Store, redis_url: str, notified: Notified
+) -> Iterator[JobContext]:
+    """The context in-process workers run jobs with: the test's store, a real engine."""
+    context = JobContext(
+        settings=settings,
+        engine=Engine(settings),
+        store=store,
+        redis=Redis.from_url(redis_url),
+        scan=scan_domain,
+        notify=notified,
+    )
+    use_context(context)
+    yield context
+    use_context(None)
+    context.engine.close()
+    context.redis.close()
+
+
+@pytest.fixture
+def queue(ctx: JobContext) -> Queue:
+    return scan_queue(ctx.redis)
+
+
+def work(ctx: JobContext) -> None:
+    """One in-process worker in burst mode: runs every queued job, then returns."""
+    make_worker(ctx.redis, [QUEUE]).work(burst=True, logging_level="WARNING")
+
+
+def reports_by_domain(store: Store, scan_id: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for stored in store.scan_reports(scan_id):
+        counts[stored.domain] = counts.get(stored.domain, 0) + 1
+    return counts
+
+
+def test_every_domain_is_checked_once_and_the_last_job_finishes_the_scan(
+    ctx: JobContext, queue: Queue, store: Store, notified: Notified
+) -> None:
+    scan_id = enqueue_scan(store, queue, DOMAINS, settings=ctx.settings, probe_smtp=False)
+    assert queue.count == len(DOMAINS)
+    assert store.scan(scan_id).state == "queued"  # type: ignore[union-attr]
+    work(ctx)
+    view = store.scan(scan_id)
+    assert view is not None and view.state == "done" and view.done == len(DOMAINS)
+    assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
+    assert notified.scans == [scan_id]
+    job = Job.fetch(job_id(scan_id, "google.test"), connection=ctx.redis)
+    assert job.timeout == job_timeout(ctx.settings)
+    assert tuple(job.args) == (scan_id, "google.test", False)
+
+
+def test_enqueueing_a_scan_again_queues_no_domain_twice(
+    ctx: JobContext, queue: Queue, store: Store
+) -> None:
+    scan_id = enqueue_scan(store, queue, DOMAINS, settings=ctx.settings, probe_smtp=False)
+    assert enqueue_domains(queue, scan_id, DOMAINS, ctx.settings) == []
+    assert queue.count == len(DOMAINS)
+    work(ctx)
+    assert enqueue_domains(queue, scan_id, DOMAINS, ctx.settings) == []  # done jobs too
+    assert queue.count == 0
+    assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
+
+
+def test_a_repeated_job_stores_nothing_twice_and_notifies_once(
+    ctx: JobContext, store: Store, notified: Notified
+) -> None:
+    scan_id = store.create_scan(None, ["google.test"], "manual")
+    assert run_check(ctx, scan_id, "google.test", probe_smtp=False) is True
+    assert run_check(ctx, scan_id, "google.test", probe_smtp=False) is False
+    assert reports_by_domain(store, scan_id) == {"google.test": 1}
+    assert notified.scans == [scan_id]
+
+
+def test_racing_last_jobs_finish_the_scan_and_notify_exactly_once(
+    ctx: JobContext, store: Store, notified: Notified
+) -> None:
+    scan_id = store.create_scan(None, DOMAINS, "manual")
+    for domain in DOMAINS:
+        store.save_report(scan_id, scan_domain(ctx.engine, domain, ctx.settings, probe_smtp=False))
+    threads = [threading.Thread(target=complete_if_done, args=(ctx, scan_id)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert store.scan(scan_id).state == "done"  # type: ignore[union-attr]
+    assert notified.scans == [scan_id]
+
+
+def test_a_job_out_of_retries_becomes_the_domains_error_and_the_scan_completes(
+    ctx: JobContext, queue: Queue, store: Store
+) -> None:
+    scan_id = enqueue_scan(store, queue, DOMAINS[:2], settings=ctx.settings, probe_smtp=False)
+    lost = Job.fetch(job_id(scan_id, DOMAINS[1]), connection=ctx.redis)
+    lost.cancel()  # never runs; then its worker "dies" with no retries left
+    work(ctx)
+    assert store.scan(scan_id).state == "running"  # type: ignore[union-attr]
+    lost.retries_left = 0
+    on_job_failure(lost, ctx.redis, AbandonedJobError, AbandonedJobError(), None)
+    view = store.scan(scan_id)
+    assert view is not None and view.state == "partial"
+    assert "worker" in view.errors[DOMAINS[1]] and "died" in view.errors[DOMAINS[1]]
+    assert reports_by_domain(store, scan_id) == {DOMAINS[0]: 1}
+
+
+def test_a_job_with_retries_left_is_not_an_error_when_its_worker_dies(
+    ctx: JobContext, queue: Queue, store: Store
+) -> None:
+    scan_id = enqueue_scan(store, queue, DOMAINS[:1], settings=ctx.settings, probe_smtp=False)
+    job = Job.fetch(job_id(scan_id, DOMAINS[0]), connection=ctx.redis)
+    on_job_failure(job, ctx.redis, AbandonedJobError, AbandonedJobError(), None)
+    assert store.scan(scan_id).errors == {}  # type: ignore[union-attr]
+
+
+# -- a real worker process, SIGKILLed mid-job ------------------------------------------
+
+
+SLOW_ZONE = """
+$ORIGIN slow.test.
+$TTL 300
+@ IN SOA ns hostmaster 1 3600 600 86400 60
+@ IN MX 10 mx
+@ IN TXT "v=spf1 -all"
+mx IN A {net}.25
+"""
+
+
+@pytest.fixture
+def slow_dns(fault_dns: TinyDns) -> Iterator[TinyDns]:
+    fault_dns.load_zone(SLOW_ZONE.format(net=NET))
+    fault_dns.faults.clear()
+    fault_dns.delay_ms = 400  # every answer late: the job is still running when killed
+    yield fault_dns
+    fault_dns.delay_ms = 0
+
+
+def test_a_worker_killed_mid_job_is_recovered_and_the_domain_stored_once(
+    slow_dns: TinyDns, tmp_path: Path, redis_url: str
+) -> None:
+    settings = job_settings(slow_dns.nameserver, tmp_path, redis_url, check_budget=2.0)
+    store = open_store(settings)
+    connection = Redis.from_url(redis_url)
+    queue = scan_queue(connection)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update(
+        SENDREADY_DNS_SERVERS=slow_dns.nameserver,
+        SENDREADY_REDIS_URL=redis_url,
+        SENDREADY_INSTANCE_PATH=str(tmp_path),
+        SENDREADY_CHECK_BUDGET="2",
+        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
+        SENDREADY_LOG_LEVEL="WARNING",
+    )
+    log = (tmp_path / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [SENDREADY, "worker"],
+        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        scan_id = enqueue_scan(store, queue, ["slow.test"], settings=settings, probe_smtp=False)
+        started = StartedJobRegistry(queue=queue)
+        wait_until(lambda: started.get_job_ids(cleanup=False), 30, "the job to start")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        job = Job.fetch(job_id(scan_id, "slow.test"), connection=connection)
+        assert job.get_status() == "started"  # nobody will finish it
+
+        # RQ's maintenance finds it once its entry outlives the job's own timeout:
+        # simulated here by cleaning up "later" instead of waiting for it.
+        later = time.time() + job_timeout(settings) + ABANDON_MARGIN + 1
+        started.cleanup(timestamp=later)
+        job.refresh()
+        assert job.get_status() == "queued" and job.retries_left == 1
+        slow_dns.delay_ms = 0
+        ctx = JobContext(settings, Engine(settings), store, connection, scan_domain, Notified())
+        use_context(ctx)
+        try:
+            work(ctx)
+        finally:
+            use_context(None)
+            ctx.engine.close()
+        view = store.scan(scan_id)
+        assert view is not None and view.state == "done", view
+        assert reports_by_domain(store, scan_id) == {"slow.test": 1}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+        store.close()
+        connection.close()
+
+
+# -- the daily scan --------------------------------------------------------------------
+
+
+def test_the_daily_scan_is_enqueued_once_by_one_of_many_workers(
+    ctx: JobContext, queue: Queue, store: Store
+) -> None:
+    at = parse_schedule("06:00")
+    noon = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    early = datetime(2026, 12, 3, 5, 0, tzinfo=UTC)
+    assert run_schedule(store, queue, at, lambda: DOMAINS, early, settings=ctx.settings) is None
+    made: list[str | None] = []
+    lock = threading.Lock()
+
+    def one_worker() -> None:
+        scan = run_schedule(store, queue, at, lambda: DOMAINS, noon, settings=ctx.settings)
+        with lock:
+            made.append(scan)
+
+    threads = [threading.Thread(target=one_worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    scans = [s for s in made if s is not None]
+    assert len(scans) == 1 and len(made) == 4
+    view = store.scan(scans[0])
+    assert view is not None and view.kind == "scheduled" and list(view.domains) == DOMAINS
+    next_day = datetime(2026, 12, 4, 6, 1, tzinfo=UTC)
+    assert run_schedule(store, queue, at, lambda: DOMAINS, next_day, settings=ctx.settings)
+
+
+def test_a_failed_domain_listing_lets_the_next_tick_try_again(
+    ctx: JobContext, queue: Queue, store: Store
+) -> None:
+    at = parse_schedule("06:00")
+    noon = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+    def graph_down() -> list[str]:
+        raise RuntimeError("Graph is down")
+
+    with pytest.raises(RuntimeError):
+        run_schedule(store, queue, at, graph_down, noon, settings=ctx.settings)
+    assert run_schedule(store, queue, at, lambda: DOMAINS, noon, settings=ctx.settings)
+
+
+def test_worker_without_redis_url_says_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    done = subprocess.run(
+        [SENDREADY, "worker", "--burst"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "SENDREADY_REDIS_URL" in done.stderr
+
+
+def test_worker_stops_warm_on_sigterm(tmp_path: Path, redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update(SENDREADY_REDIS_URL=redis_url, SENDREADY_INSTANCE_PATH=str(tmp_path))
+    connection = Redis.from_url(redis_url)
+    proc = subprocess.Popen(
+        [SENDREADY, "worker", "--name", "warm-test"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        # "idle": past its signal handlers, waiting on the queue.
+        state = lambda: connection.hget("rq:worker:warm-test", "state") == b"idle"  # noqa: E731
+        wait_until(state, 30, "the worker")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert connection.hget("rq:worker:warm-test", "death")  # it unregistered itself
+        assert '"level": "info"' in out and "warm-test" in out  # JSON lines, RQ's too
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        connection.close()
