@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import time
-from typing import IO
+from typing import IO, Any
 
 from redis import Redis
 
@@ -23,7 +23,7 @@ log = logging.getLogger("sendready.worker")
 MAX_PROCESSES = 64
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Any) -> None:
     """Add the ``worker`` subcommand to the CLI's parser."""
     from .jobs import QUEUE
 
