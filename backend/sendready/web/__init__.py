@@ -25,7 +25,7 @@ from ..auth.msal_client import MemoryTokenStore, RedisTokenStore, ServiceAuthErr
 from ..auth.tokens import AuthError, TokenValidator
 from ..config import ConfigError, Settings
 from ..engine import Engine
-from . import addin
+from . import addin, admin
 from .api import make_blueprint
 from .cache import MemoryReportCache, RedisReportCache, ReportCache
 from .metrics import Metrics
@@ -154,6 +154,7 @@ def create_app(
             yield
 
     app.register_blueprint(make_blueprint(limit, limited))
+    admin.register(app)
     _health_routes(app, services)
     _error_handlers(app, limiter)
 
