@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 
 #: Seconds a SQLite writer waits for another process's write to finish.
 SQLITE_BUSY_SECONDS = 30
@@ -21,7 +21,7 @@ SQLITE_BUSY_SECONDS = 30
 SQLITE_FILE = "sendready.db"
 
 
-class StoreConfigError(ValueError):
+class StoreConfigError(ConfigError):
     """SENDREADY_DATABASE_URL names a database the store cannot use."""
 
 
