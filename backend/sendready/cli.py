@@ -96,10 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="gunicorn workers; default: sized for the CPU")
     serve.set_defaults(func=cmd_serve)
     from .scan_cli import register as register_scan
+    from .store.cli import register as register_db
     from .worker_cli import register as register_worker
 
     register_scan(sub)
     register_worker(sub)
+    register_db(sub)
     return parser
 
 
