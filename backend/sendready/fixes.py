@@ -120,12 +120,17 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
         return None
     sources = tree.records if tree.status is not NodeStatus.NO_RECORD else ()
     parsed = [parse_record(text) for text in sources]
-    if any(isinstance(p, SpfSyntaxError) for p in parsed):
+    records = [p for p in parsed if not isinstance(p, SpfSyntaxError)]
+    broken = [p for p in parsed if isinstance(p, SpfSyntaxError)]
+    if broken and not records:
         return None
     changes: list[str] = []
     if len(sources) > 1:
         changes.append(f"merges the {len(sources)} published records into one")
-    records = [p for p in parsed if not isinstance(p, SpfSyntaxError)]
+    changes += [
+        f"leaves out `{p.record}`, which does not parse ({p.reason}): add back what it meant"
+        for p in broken
+    ]
     merged = _merge_terms([t for p in records for t in p.terms])
     changes += merged.changes
     changes += [
@@ -148,11 +153,9 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
     ending, ending_changes = _ending(merged.alls, merged.redirect, published=bool(sources))
     changes += ending_changes
     value = " ".join(["v=spf1", *mechanisms, *ending, *merged.modifiers])
-    costs = tuple((term, _cost(tree, term)) for term in mechanisms if _queries(term))
-    redirect_cost = [(merged.redirect, _cost(tree, merged.redirect))] if merged.redirect else []
-    if merged.redirect and any(a for a in merged.alls):
-        redirect_cost = []  # §6.1: ignored beside `all`, never looked up
-    counted = (*costs, *redirect_cost)
+    # §6.1: a redirect beside `all` is never followed, so it costs nothing.
+    redirect = merged.redirect if not merged.alls else ""
+    counted = [(t, _cost(tree, t)) for t in (*mechanisms, redirect) if t and _queries(t)]
     return SpfFix(
         value=value,
         changes=tuple(changes),
@@ -240,8 +243,9 @@ def _ending(alls: Sequence[str], redirect: str, *, published: bool) -> tuple[lis
 
 
 def _queries(term: str) -> bool:
-    name = term.lstrip("+-~?").split(":", 1)[0].split("/", 1)[0].lower()
-    return name in ("include", "a", "mx", "ptr", "exists")
+    """Whether the term costs a DNS lookup (RFC 7208 §4.6.4)."""
+    name = term.lstrip("+-~?").split(":", 1)[0].split("/", 1)[0].split("=", 1)[0].lower()
+    return name in ("include", "a", "mx", "ptr", "exists", "redirect")
 
 
 def _target(term: str) -> str:

@@ -3,6 +3,7 @@ through the project's own parsers (spf_syntax, dmarc_record, the MTA-STS and TLS
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -148,6 +149,25 @@ def test_over_ten_lookups_the_note_asks_to_flatten_the_costliest_includes() -> N
     assert "ip4:" not in fix.value  # no invented addresses
     # The record alone does not clear the lookup limit, so that finding gets none.
     assert attach(failed("spf.too_many_lookups"), spf=facts).records == ()
+
+
+def test_a_record_that_does_not_parse_is_left_out_of_a_merge_and_said() -> None:
+    records = ("v=spf1 ip4:192.0.2.1 -all", "v=spf1 ip4:300.0.0.1 ~all")
+    tree = SpfNode(D, "apex", "", NodeStatus.MULTIPLE, records=records)
+    fix = fixes.corrected_spf(SpfFacts(D, records=records, tree=tree), [])
+    assert fix is not None and fix.value == "v=spf1 ip4:192.0.2.1 -all"
+    assert any(c.startswith("leaves out `v=spf1 ip4:300.0.0.1 ~all`") for c in fix.changes)
+
+
+def test_a_followed_redirect_counts_its_subtree_and_an_ignored_one_nothing() -> None:
+    target = SpfNode("_spf.example.net", "redirect", "redirect=_spf.example.net", NodeStatus.OK)
+    followed = fixes.corrected_spf(
+        spf_ok("v=spf1 mx redirect=_spf.example.net", replace(target, subtree_lookups=2)), []
+    )
+    assert followed is not None and followed.lookups == 1 + 3
+    ignored = fixes.corrected_spf(spf_ok("v=spf1 mx -all redirect=_spf.example.net"), [])
+    assert ignored is not None and ignored.lookups == 1
+    assert ignored.value == "v=spf1 mx -all redirect=_spf.example.net"
 
 
 def test_a_syntax_error_gets_no_record() -> None:
