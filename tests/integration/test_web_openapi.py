@@ -76,6 +76,21 @@ def test_a_real_report_matches_the_report_schema(
     validator(document, ref).validate(by_domain.get_json())
 
 
+def test_a_report_with_ready_to_paste_records_matches_the_schema(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    response = client.post(
+        "/api/v1/checks",
+        json={"from": "alice@fix-sts.test", "options": {"probe_smtp": False}},
+    )
+    assert response.status_code == 200
+    report = response.get_json()
+    records = [r for f in report["findings"] for r in f["records"]]
+    assert {r["type"] for r in records} >= {"TXT", "FILE"}  # DMARC stages, MTA-STS policy
+    ref = response_schema(document, "/api/v1/checks", "post", "200")
+    validator(document, ref).validate(report)
+
+
 def test_the_request_schema_accepts_what_the_pane_sends_and_refuses_what_the_api_does(
     client: FlaskClient, document: dict[str, Any]
 ) -> None:
