@@ -354,39 +354,37 @@ def dmarc_stages(
 ) -> tuple[Record, ...]:
     """The three records from monitoring to enforcement, kept as published otherwise: the
     policy tag in force (``p``, or ``sp``/``np`` for an inherited one) goes none →
-    quarantine → reject; a missing ``rua`` is added; ``t=y`` is dropped (the same changes
-    as the DMARC check's staged fix text)."""
-    name = f"_dmarc.{policy_domain}"
+    quarantine → reject; a missing ``rua`` is added and ``t=y`` dropped (as in the DMARC
+    check's staged fix text), and so are the tags RFC 9989 removed (pct, rf, ri)."""
     mailbox = f"dmarc-reports@{policy_domain}"
+    policies = ("none", "quarantine", "reject")
     if record is None:
-        values = [
-            f"v=DMARC1; p={p}; rua=mailto:{mailbox}" for p in ("none", "quarantine", "reject")
-        ]
+        values = [f"v=DMARC1; p={p}; rua=mailto:{mailbox}" for p in policies]
+        dropped: list[str] = []
     else:
         target = "p" if tag in ("p", "rua", "") else tag
-        extra: dict[str, str | None] = {}
+        dropped = [name for name in REMOVED if record.has(name)]
+        extra: dict[str, str | None] = dict.fromkeys(dropped)
         if not record.rua:
             extra["rua"] = f"mailto:{mailbox}"
         if record.testing:
             extra["t"] = None
-        removed = [tag for tag in REMOVED if record.has(tag)]
-        extra.update(dict.fromkeys(removed))
-        values = [render(record, {target: p, **extra}) for p in ("none", "quarantine", "reject")]
-    created = record is None or not record.rua
-    mailbox_note = (
-        f" Create the mailbox {mailbox} first (or put one you read in rua=): reports sent to a "
-        "missing mailbox bounce."
-        if created
-        else ""
-    )
-    dropped = [tag for tag in REMOVED if record is not None and record.has(tag)]
-    removed_note = (
-        " Drops " + ", ".join(f"{tag}=" for tag in dropped) + ": RFC 9989 removed it and "
-        "receivers ignore it (stage the policy instead)."
-        if dropped
-        else ""
-    )
-    notes = (_STAGE_NOTES[0] + mailbox_note + removed_note, *_STAGE_NOTES[1:])
+        values = [render(record, {target: p, **extra}) for p in policies]
+    first = _STAGE_NOTES[0]
+    if record is None or not record.rua:
+        first += (
+            f" Create the mailbox {mailbox} first (or put one you read in rua=): reports sent "
+            "to a missing mailbox bounce."
+        )
+    if dropped:
+        first += (
+            " Drops " + ", ".join(f"{name}=" for name in dropped) + ": RFC 9989 removed it "
+            "and receivers ignore it (the stages do its job)."
+        )
+    if record is not None and values[0] == record.text:
+        first = "You publish this record now. " + first
+    notes = (first, *_STAGE_NOTES[1:])
+    name = f"_dmarc.{policy_domain}"
     return tuple(Record("TXT", name, v, TTL, n) for v, n in zip(values, notes, strict=True))
 
 
