@@ -126,3 +126,10 @@ def test_json_output_carries_the_records(ns: str) -> None:
         "p=reject",
     ]
     assert set(missing["records"][0]) == {"type", "name", "value", "ttl", "note"}
+
+
+def test_with_colour_the_record_value_stays_whole_on_its_line(ns: str) -> None:
+    result = sendready("check", "fix-dmarc.test", "--color", "always", nameserver=ns)
+    value = "v=DMARC1; p=reject; rua=mailto:dmarc-reports@fix-dmarc.test"
+    assert f"\033[1m        {value}\033[0m\n" in result.stdout
+    assert "\033[1m\033[34mTXT  \033[0m _dmarc.fix-dmarc.test  TTL 3600" in result.stdout
