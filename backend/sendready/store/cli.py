@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from ..config import ConfigError, Settings
 
@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_BEHIND = 0, 1
 
+#: The `sendready` command's parser class (it raises instead of exiting).
+P = TypeVar("P", bound=argparse.ArgumentParser)
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def register(subparsers: argparse._SubParsersAction[P]) -> None:
     """Add `db upgrade`, `db current` and `db prune` to the `sendready` command."""
     db = subparsers.add_parser("db", help="manage the history database")
     actions = db.add_subparsers(dest="db_command", required=True, parser_class=type(db))

@@ -383,20 +383,17 @@ def _stored(row: ReportRow) -> StoredReport:
 
 
 def _views(session: Session, rows: Iterable[ScanRow]) -> list[ScanView]:
-    """ScanViews of ``rows`` with their done counts and errors, in three queries."""
+    """ScanViews of ``rows`` with their done counts and errors, in two queries."""
     scans = list(rows)
     ids = [s.id for s in scans]
     if not ids:
         return []
-    reports = dict(
-        session.execute(
-            select(ReportRow.scan_id, func.count())
-            .where(ReportRow.scan_id.in_(ids))
-            .group_by(ReportRow.scan_id)
-        )
-        .tuples()
-        .all()
+    counted = session.execute(
+        select(ReportRow.scan_id, func.count())
+        .where(ReportRow.scan_id.in_(ids))
+        .group_by(ReportRow.scan_id)
     )
+    reports = {scan_id: count for scan_id, count in counted}
     errors: dict[str, dict[str, str]] = {}
     error_rows = session.execute(
         select(ScanErrorRow.scan_id, ScanErrorRow.domain, ScanErrorRow.reason)
@@ -407,7 +404,7 @@ def _views(session: Session, rows: Iterable[ScanRow]) -> list[ScanView]:
             ),
         )
         .order_by(ScanErrorRow.scan_id, ScanErrorRow.domain)
-    ).tuples()
+    )
     for scan_id, domain, reason in error_rows:
         errors.setdefault(scan_id, {})[domain] = reason
     return [
