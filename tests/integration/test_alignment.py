@@ -84,6 +84,7 @@ CASES = (
          "google", "align-google.test"),
     Case("align-google-nospf.test", "google", GOOGLE_IP, "align-google-nospf.test",
          None, None, named=True),
+    Case(TENANT_D, "microsoft365", M365_IP, TENANT_D, TENANT_S, TENANT_D),
 )  # fmt: skip
 
 
@@ -319,6 +320,7 @@ EXPECTED = {
     "align-sg-signed.test": ("pass", "deliver"),
     "align-google.test": ("pass", "deliver"),
     "align-google-nospf.test": ("fail", "quarantine"),
+    TENANT_D: ("pass", "deliver"),
 }
 
 
@@ -362,6 +364,12 @@ def test_p_none_failure_is_a_warning_not_critical(engine: Engine) -> None:
     found = will_fail(run(engine, CASES[4]), "microsoft365")
     assert (found.status, found.severity) == (Status.FAIL, Severity.WARNING)
     assert "monitoring only" in found.detail
+
+
+def test_mail_from_the_tenant_domain_itself_is_signed_aligned(engine: Engine) -> None:
+    dkim_side = prediction_of(run(engine, CASES[10]), "microsoft365").dkim
+    assert (dkim_side.domain, dkim_side.selector) == (TENANT_D, TENANT_S)
+    assert (dkim_side.result, dkim_side.aligned) == ("pass", True)
 
 
 def test_a_named_service_is_simulated_instead_of_the_detected_ones(engine: Engine) -> None:

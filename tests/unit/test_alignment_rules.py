@@ -18,6 +18,7 @@ from sendready.checks.alignment import (
     first_host,
     return_path,
     service_selectors,
+    tenant_selector,
     usable,
 )
 from sendready.checks.dkim import DkimFacts, DkimKey, SelectorFacts
@@ -149,3 +150,12 @@ def test_the_will_fail_finding_carries_the_chain_and_the_prediction() -> None:
     assert found.detail == "; ".join(reasons) + "."
     assert found.data["disposition"] == "reject" and found.data["spf_aligned"] is False
     assert "return-path" in found.fix and "DKIM" in found.fix
+
+
+def test_only_a_tenant_domain_itself_signs_with_the_tenant_selector() -> None:
+    assert M365 is not None and GOOGLE is not None
+    tenant = "contoso.onmicrosoft.test"
+    assert tenant_selector(M365, tenant) == "selector1-contoso-onmicrosoft-test"
+    assert tenant_selector(M365, "mail.contoso.onmicrosoft.test") is None
+    assert tenant_selector(M365, "example.test") is None
+    assert tenant_selector(GOOGLE, tenant) is None

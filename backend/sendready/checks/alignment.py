@@ -25,11 +25,11 @@ from ..dns import DnsSession
 from ..engine import CheckContext, Section
 from ..model import Finding, Severity
 from ..providers import Catalog, Service
-from .dkim import DkimFacts, DkimKey, SelectorFacts
+from .dkim import DkimFacts, DkimKey, SelectorFacts, selector_facts
 from .dmarc import WILL_FAIL, DmarcFacts
 from .dmarc_orgdomain import aligned, discover_organizational_domain
 from .dmarc_record import parse
-from .services import known, services_of
+from .services import dkim_name, known, services_of
 from .spf import sender_authorization
 from .spf_eval import SpfResultCode, check_host, query_name
 from .spf_syntax import SpfSyntaxError, parse_record, select_records
@@ -167,6 +167,18 @@ def return_path(service: Service, domain: str, selectors: tuple[SelectorFacts, .
                 if match:
                     return f"em{match.group(1)}.{domain}"
     return ""
+
+
+def tenant_selector(service: Service, domain: str) -> str | None:
+    """For a From on a Microsoft 365 tenant domain (``<tenant>.onmicrosoft.com``), the
+    selector its mail is signed with: ``selector1-<tenant>-onmicrosoft-com`` (DOMAIN.md §2.1)."""
+    if service.id != "microsoft365":
+        return None
+    for suffix in service.dkim_cname_suffixes:
+        tenant = domain.removesuffix("." + suffix)
+        if suffix.split(".")[0] == "onmicrosoft" and tenant != domain and "." not in tenant:
+            return "selector1-" + domain.replace(".", "-")
+    return None
 
 
 def _dkim_prediction(
@@ -443,6 +455,11 @@ async def predict(
     spf, authorization = await _spf_prediction(
         ctx, service, return_path(service, domain, selectors), policy
     )
+    tenant = tenant_selector(service, domain)
+    if tenant is not None and not any(usable(k) for s in selectors for k in s.keys):
+        own = selector_facts(tenant, await ctx.dns.query(dkim_name(tenant, domain), "TXT"))
+        if own.keys:
+            selectors = (own,)
     signed = await _with_alignment(
         ctx.dns, _dkim_prediction(service, domain, selectors), domain, policy
     )
