@@ -105,6 +105,8 @@ def test_sendgrid_return_path_comes_from_the_user_number_of_its_dkim_target() ->
     assert return_path(SENDGRID, "example.test", sendgrid) == "em42.example.test"
     assert return_path(SENDGRID, "example.test", ()) == ""
     assert return_path(M365, "example.test", ()) == "example.test"
+    ses = SERVICES.get("amazonses")
+    assert ses is not None and return_path(ses, "example.test", ()) == "amazonses.com"
 
 
 def test_m365_without_a_key_signs_as_the_tenant_and_others_not_at_all() -> None:
