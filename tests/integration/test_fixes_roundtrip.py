@@ -145,6 +145,22 @@ def test_every_dropped_spf_term_is_named_in_the_note(settings: Settings, zones: 
     assert "adds `include:spf.protection.outlook.test` for Microsoft 365" in record.note
 
 
+def test_dropping_a_repeated_include_brings_the_lookups_under_the_limit(
+    settings: Settings, zones: Zones
+) -> None:
+    domain = "fix-spf-lookups.test"
+    zones.publish(domain)
+    over = one(run(settings, domain), "spf.too_many_lookups")
+    assert over.status is Status.FAIL and over.data["lookups"] == 12
+    (record,) = over.records
+    assert record.value == f"v=spf1 include:_a.{domain} include:_b.{domain} -all"
+    assert "It needs 7 of 10 DNS lookups." in record.note
+    zones.publish(domain, drop=["@          TXT"], add=[zone_line(record)])
+    after = run(settings, domain)
+    assert failing(after, "spf") == []
+    assert one(after, "spf.valid").data["lookups"] == 7
+
+
 # -- DMARC -------------------------------------------------------------------------------
 
 
@@ -184,6 +200,27 @@ def test_monitoring_only_moves_to_reject_keeping_its_tags(settings: Settings, zo
     after = run(settings, domain)
     assert failing(after, "dmarc") == []
     assert one(after, "dmarc.present").status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    "id", ["dmarc.testing", "dmarc.subdomain_policy_none", "dmarc.no_aggregate_reports"]
+)
+def test_each_single_change_clears_its_finding_and_adds_none(
+    settings: Settings, zones: Zones, id: str
+) -> None:
+    domain = "fix-dmarc-tags.test"
+    zones.publish(domain)
+    before = {f.id: f for f in failing(run(settings, domain), "dmarc")}
+    assert set(before) >= {
+        "dmarc.testing",
+        "dmarc.subdomain_policy_none",
+        "dmarc.no_aggregate_reports",
+    }
+    (record,) = before[id].records
+    assert record.name == f"_dmarc.{domain}"
+    zones.publish(domain, drop=["_dmarc"], add=[zone_line(record)])
+    after = {f.id for f in failing(run(settings, domain), "dmarc")}
+    assert after == set(before) - {id}, record.value
 
 
 # -- DKIM (Microsoft 365) ---------------------------------------------------------------
