@@ -331,4 +331,8 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so that UsageError raised by subcommand modules
+    # (which import sendready.cli) is the class main catches, not a __main__ copy.
+    from sendready.cli import main as imported_main
+
+    sys.exit(imported_main())
