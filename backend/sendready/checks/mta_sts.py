@@ -15,6 +15,7 @@ from .services import mx_names
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 MAX_AGE_LIMIT = 31_557_600
+MODES = ("enforce", "testing", "none")
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 NOT_PUBLISHED = rule(
@@ -132,7 +133,7 @@ def parse_policy(body: str) -> Policy:
     version, mode = values.get("version", ""), values.get("mode", "")
     if version != "STSv1":
         return Policy(version, mode, error="the first field must be 'version: STSv1'")
-    if mode not in ("enforce", "testing", "none"):
+    if mode not in MODES:
         return Policy(version, mode, error=f"mode: {mode!r} is not enforce, testing or none")
     age_text = values.get("max_age", "")
     if not age_text.isdigit() or len(age_text) > 10 or int(age_text) > MAX_AGE_LIMIT:
@@ -212,12 +213,14 @@ def policy_findings(facts: MtaStsFacts, media_type: str = "text/plain") -> list[
     if policy is None:
         return []
     if policy.error:
+        # Keep the mode the policy meant when it is a valid one; otherwise start in testing.
+        mode = policy.mode if policy.mode in MODES else "testing"
         return [
             UNREACHABLE.failed(
                 domain,
                 f"The MTA-STS policy is invalid: {policy.error}",
                 f"https://mta-sts.{domain}{POLICY_PATH}",
-                "Serve a policy like:\nversion: STSv1\nmode: enforce\n"
+                f"Serve a policy like:\nversion: STSv1\nmode: {mode}\n"
                 + "".join(f"mx: {h}\n" for h in facts.mx_hosts or (f"mx.{domain}",))
                 + "max_age: 604800",
             )
