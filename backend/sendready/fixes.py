@@ -17,7 +17,7 @@ from typing import Any
 from .checks.dkim import DkimFacts
 from .checks.dmarc import DmarcFacts
 from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
-from .checks.mta_sts import POLICY_PATH, MtaStsFacts
+from .checks.mta_sts import MODES, POLICY_PATH, MtaStsFacts
 from .checks.mx import MxFacts
 from .checks.services import ServicesFacts
 from .checks.spf import NodeStatus, SpfFacts, SpfNode
@@ -541,7 +541,10 @@ def _sts_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
         hosts = _mx_hosts(ctx)
         if not hosts:
             return ()  # without MX hosts there is nothing for a policy to cover
-        return mta_sts_records(ctx.domain, sts_policy("testing", hosts), ctx.policy_id, new=True)
+        # An invalid policy keeps the mode it meant, as the check's fix text says.
+        meant = facts.policy.mode if facts.policy is not None else ""
+        body = sts_policy(meant if meant in MODES else "testing", hosts)
+        return mta_sts_records(ctx.domain, body, ctx.policy_id, new=True)
     mode = "enforce" if finding.id == "mta_sts.mode" else policy.mode
     max_age = STS_MAX_AGE if policy.max_age is None else policy.max_age
     if finding.id == "mta_sts.max_age_short":

@@ -330,6 +330,16 @@ def test_enforcing_and_a_longer_max_age_keep_the_policy_otherwise() -> None:
     assert mta_sts.parse_policy(age.value).max_age == 604800
 
 
+@pytest.mark.parametrize(("meant", "mode"), [("strict", "testing"), ("enforce", "enforce")])
+def test_an_invalid_policy_is_replaced_as_the_check_says(meant: str, mode: str) -> None:
+    broken = Policy("STSv1", meant, None, (), error="at least one mx: line is required")
+    facts = MtaStsFacts(D, True, "v=STSv1; id=1", "1", broken, mx_hosts=("mx.example.com",))
+    (finding,) = mta_sts.policy_findings(facts)
+    policy, _ = attach(finding, mta_sts=facts, mx=mx_facts("mx.example.com")).records
+    assert mta_sts.parse_policy(policy.value).mode == mode
+    assert policy.value.strip() in finding.fix  # the check's text shows the same file
+
+
 def test_an_invalid_txt_record_gets_only_a_new_one() -> None:
     facts = MtaStsFacts(D, True, "v=STSv1; id=not-valid!", "not-valid!")
     (record,) = attach(failed("mta_sts.record_invalid"), mta_sts=facts).records
