@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .checks.dkim import DkimFacts
 from .checks.dmarc import DmarcFacts
@@ -35,6 +35,8 @@ STS_MAX_AGE = 604_800
 TXT_STRING = 255
 _ALL_RANK = {"-": 0, "~": 1, "?": 2, "+": 3}
 
+F = TypeVar("F")
+
 
 @dataclass(frozen=True, slots=True)
 class FixContext:
@@ -46,7 +48,7 @@ class FixContext:
     request: CheckRequest
     policy_id: str
 
-    def section(self, name: str, kind: type[Any]) -> Any:
+    def section(self, name: str, kind: type[F]) -> F | None:
         """The facts of one section when that check ran and produced facts of ``kind``."""
         value = self.facts.get(name)
         return value if isinstance(value, kind) else None
@@ -279,7 +281,11 @@ def spf_record(fix: SpfFix, domain: str) -> Record:
     notes = [f"This record {'; '.join(fix.changes)}." if fix.changes else ""]
     count = f"{fix.lookups} of {LOOKUP_LIMIT} DNS lookups"
     if fix.uncounted:
-        count += " plus what " + ", ".join(f"`{t}`" for t in fix.uncounted) + " use themselves"
+        count += (
+            ", plus the lookups inside "
+            + ", ".join(f"`{t}`" for t in fix.uncounted)
+            + " (not fetched by this check)"
+        )
     notes.append(f"It needs {count}.")
     if fix.over_limit:
         costly = ", ".join(f"`{term}` ({cost})" for term, cost in fix.costs[:3]) or "the includes"
