@@ -9,6 +9,7 @@ project's own parsers (tests feed each one back through them).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ TXT_STRING = 255
 _ALL_RANK = {"-": 0, "~": 1, "?": 2, "+": 3}
 
 F = TypeVar("F")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +81,21 @@ def attach(
     for finding in findings:
         builder = _BUILDERS.get(finding.id)
         if builder is not None and finding.status is Status.FAIL and not finding.records:
-            records = builder(finding, ctx)
+            records = _built(builder, finding, ctx)
             if records:
                 finding = replace(finding, records=records)
         out.append(finding)
     return tuple(out)
+
+
+def _built(builder: _Builder, finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    """The builder's records; a failing builder costs its records only, never the report
+    (the finding keeps its fix text), and is logged."""
+    try:
+        return builder(finding, ctx)
+    except Exception:
+        log.exception("building the records of %s for %s failed", finding.id, ctx.domain)
+        return ()
 
 
 # -- SPF ---------------------------------------------------------------------------------

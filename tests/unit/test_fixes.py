@@ -375,3 +375,12 @@ def test_every_fixable_id_is_a_declared_rule() -> None:
 
     default_checks()
     assert set(fixes.FIXABLE) <= set(RULES)
+
+
+def test_a_builder_that_fails_costs_only_its_records(caplog: pytest.LogCaptureFixture) -> None:
+    sane = DmarcFacts(D, "v=DMARC1; p=none", D, D, D, policy="none")
+    odd = object.__new__(DmarcFacts)  # facts without their fields: the builder raises
+    finding = failed("dmarc.policy_none")
+    assert attach(finding, dmarc=sane).records
+    assert attach(finding, dmarc=odd) == finding
+    assert "dmarc.policy_none" in caplog.text
