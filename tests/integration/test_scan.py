@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,16 @@ import pytest
 from sendready.config import Settings
 from sendready.dns import parse_nameservers
 from sendready.engine import Engine
-from sendready.model import CheckRequest, Report, Status
-from sendready.scan import SIGNATURE_HEADER, TIMESTAMP_HEADER, Progress, execute_scan, run_scan
-from sendready.store import Store, open_store
+from sendready.model import CheckRequest, Report, Severity, Status
+from sendready.scan import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Progress,
+    execute_scan,
+    run_scan,
+    send_webhook,
+)
+from sendready.store import Regression, Store, open_store
 from tests.conftest import NET, addr
 from tests.fixtures.knot import ZONES, KnotServer
 
@@ -252,3 +260,21 @@ def test_a_removed_dmarc_record_is_a_regression_sent_signed_to_the_webhook(
         for f in s.report["findings"]
         if f["id"] == "dmarc.missing"
     }
+
+
+def test_a_webhook_that_refuses_is_not_retried(
+    dns_server: KnotServer, tmp_path: Path, receiver: Receiver
+) -> None:
+    settings = scan_settings(dns_server, tmp_path, webhook_url=receiver.url, webhook_secret=SECRET)
+    regression = Regression(
+        "scan-drift.test", "dmarc.missing", "scan-drift.test", "No DMARC", Severity.WARNING,
+        datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC),
+    )  # fmt: skip
+    receiver.answers = [400]
+    waits: list[float] = []
+    assert send_webhook(settings, "scan-1", None, [regression], sleep=waits.append) is False
+    assert len(receiver.deliveries) == 1 and waits == []
+    receiver.answers = [502, 503, 500]
+    assert send_webhook(settings, "scan-1", None, [regression], sleep=waits.append) is False
+    assert len(receiver.deliveries) == 4 and len(waits) == 2  # three attempts in all
+    assert all(d.signed for d in receiver.deliveries)

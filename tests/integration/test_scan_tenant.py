@@ -4,16 +4,17 @@ throttling retry, and a nextLink to a foreign origin refused."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sendready.auth.http import make_session
+from sendready.auth.http import BoundedSession, make_session
 from sendready.auth.msal_client import ServiceAuthError, TokenBroker
 from sendready.config import Settings
 from sendready.scan import tenant_domains
-from tests.conftest import Pki
+from tests.conftest import Pki, addr
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
 from tests.servers.fake_issuer import FakeIssuer
 
@@ -105,3 +106,33 @@ def test_a_wrong_client_secret_says_what_the_admin_must_renew(graph: FakeIssuer,
     with pytest.raises(ServiceAuthError, match="client secret"):
         tenant_domains(settings, TokenBroker(settings, session), session=session)
     assert graph.counters["graph_domains"] == 0
+
+
+class QuickSession(BoundedSession):
+    """The product's bounded session with a short read timeout, so the test is quick."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", (1.0, 0.5))
+        return super().request(*args, **kwargs)
+
+
+@pytest.fixture
+def silent_graph() -> Iterator[str]:
+    """A TCP listener that never answers: connects succeed, reads time out."""
+    listener = socket.create_server((addr(72), 8443))
+    try:
+        yield f"https://{addr(72)}:8443/graph"
+    finally:
+        listener.close()
+
+
+def test_a_graph_that_does_not_answer_times_out_with_a_clear_error(
+    graph: FakeIssuer, pki: Pki, silent_graph: str
+) -> None:
+    settings = settings_for(graph, pki, graph_url=silent_graph)
+    session = QuickSession()
+    session.trust_env, session.verify = False, pki.ca
+    broker = TokenBroker(settings, make_session(settings))
+    with pytest.raises(ServiceAuthError, match="did not answer in time") as caught:
+        tenant_domains(settings, broker, session=session)
+    assert caught.value.status == 504
