@@ -204,9 +204,8 @@ def _merge_terms(terms: Iterable[Term]) -> _Merged:
         if isinstance(term, Modifier) and term.name == "redirect":
             redirects.append(term.text)
             continue
-        key = term.text.lower().removeprefix("+")
-        if isinstance(term, Mechanism):
-            key = term.text.lower().lstrip("+-~?")
+        # A mechanism repeated with another qualifier never matches: the first one does.
+        key = term.text.lower().lstrip("+-~?") if isinstance(term, Mechanism) else term.text
         if key in seen:
             changes.append(f"removes `{term.text}`, a repeat of `{seen[key]}`")
             continue
@@ -267,9 +266,10 @@ def _target(term: str) -> str:
 
 
 def _included(tree: SpfNode, mechanisms: Iterable[str]) -> set[str]:
-    """Every include target already reached: in the records, or anywhere below them."""
+    """Every target already reached: included by the records, or anywhere below them
+    (an include or the redirect)."""
     targets = {_target(m) for m in mechanisms if m.lstrip("+-~?").lower().startswith("include:")}
-    targets |= {node.domain for node in tree.walk() if node.via == "include"}
+    targets |= {node.domain for node in tree.walk() if node.via in ("include", "redirect")}
     return targets
 
 

@@ -123,6 +123,18 @@ def test_an_include_reached_through_another_is_not_added_again() -> None:
     assert finding.records == ()  # nothing to add: the corrected record would be the same
 
 
+def test_a_service_reached_through_the_redirect_is_not_added() -> None:
+    target = SpfNode(
+        "spf.protection.outlook.com",
+        "redirect",
+        "redirect=spf.protection.outlook.com",
+        NodeStatus.OK,
+    )
+    facts = spf_ok("v=spf1 redirect=spf.protection.outlook.com", target)
+    fix = fixes.corrected_spf(facts, [catalog().get("microsoft365")])  # type: ignore[list-item]
+    assert fix is not None and fix.added == ()
+
+
 def test_the_lookup_count_comes_from_the_published_tree() -> None:
     facts = spf_ok(
         "v=spf1 include:a.example.net include:b.example.net mx -all",
