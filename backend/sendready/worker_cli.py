@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_worker(args: argparse.Namespace, out: IO[str]) -> int:
     from .cli import EXIT_OK, UsageError
-    from .jobs import make_worker, parse_schedule
+    from .jobs import current_context, make_worker, parse_schedule, warm_up
     from .web.logs import configure_logging
 
     settings = Settings.from_env()
@@ -67,8 +67,10 @@ def cmd_worker(args: argparse.Namespace, out: IO[str]) -> int:
     stop = threading.Event()
     if at is not None:
         _start_schedule(settings, connection, args.queues[0], at, stop)
+    warm_up()
     try:
         if args.processes == 1:
+            current_context()  # the engine and store are ready before the first job
             make_worker(connection, args.queues, args.name).work(
                 burst=args.burst, logging_level=settings.log_level.upper()
             )
