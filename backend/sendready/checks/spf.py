@@ -695,7 +695,8 @@ def _tree_findings(facts: SpfFacts, tree: SpfNode) -> list[Finding]:
                     quoted + f"{node.reason}: receivers return permerror when they reach "
                     f"`{node.term}`.",
                     f"Remove `{node.term}` from the record of {parent}, or replace it with the "
-                    "SPF domain the service documents today.",
+                    "SPF domain the service documents today."
+                    + (COMBINED if parent == domain else ""),
                     target=node.domain,
                 )
             )
