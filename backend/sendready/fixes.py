@@ -119,8 +119,9 @@ class SpfFix:
 
 def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None:
     """One SPF record that keeps every published term (merging several records), adds the
-    includes of ``services`` before ``all``, drops only duplicates, extra ``all``s and
-    ``ptr`` (each named in ``changes``), and ends in a protective ``all`` or the redirect.
+    includes of ``services`` before ``all``, drops only repeats, extra ``all``s, ``ptr`` and
+    includes or a redirect whose target has no record (each named in ``changes``), and ends
+    in a protective ``all`` or the redirect.
 
     None when there is nothing to build on: a syntax error (the check says which term), a
     tree that could not be read, or no record and no known service to authorise.
@@ -145,7 +146,7 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
         f"leaves out `{p.record}`, which does not parse ({p.reason}): add back what it meant"
         for p in broken
     ]
-    merged = _merge_terms([t for p in records for t in p.terms])
+    merged = _merge_terms([t for p in records for t in p.terms], _dead_terms(tree))
     changes += merged.changes
     changes += [
         f"moves `{m.text}` before `all` (after it, it was never evaluated)"
@@ -189,8 +190,21 @@ class _Merged:
     changes: tuple[str, ...]
 
 
-def _merge_terms(terms: Iterable[Term]) -> _Merged:
-    """Terms in published order, each once; ``all`` and ``redirect`` are set aside."""
+def _dead_terms(tree: SpfNode) -> dict[str, str]:
+    """The record's own includes and redirect whose target has no SPF record (each one a
+    permerror), with why they go."""
+    if tree.status is not NodeStatus.OK:
+        return {}
+    return {
+        child.term: f"{child.domain} has no SPF record, so receivers return permerror there"
+        for child in tree.children
+        if child.status is NodeStatus.NO_RECORD
+    }
+
+
+def _merge_terms(terms: Iterable[Term], dead: Mapping[str, str]) -> _Merged:
+    """Terms in published order, each once; ``all`` and ``redirect`` are set aside, and
+    the ``dead`` ones (include or redirect targets without a record) are left out."""
     mechanisms: list[str] = []
     modifiers: list[str] = []
     alls: list[str] = []
@@ -198,6 +212,9 @@ def _merge_terms(terms: Iterable[Term]) -> _Merged:
     seen: dict[str, str] = {}
     changes: list[str] = []
     for term in terms:
+        if term.text in dead:
+            changes.append(f"removes `{term.text}`: {dead[term.text]}")
+            continue
         if isinstance(term, Mechanism) and term.name == "all":
             alls.append(term.text)
             continue
@@ -330,7 +347,14 @@ def _spf_services(ctx: FixContext) -> list[Service]:
 
 def _spf_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
     facts = ctx.section("spf", SpfFacts)
-    if facts is None or finding.subject != facts.domain or facts.domain != ctx.domain:
+    if facts is None or facts.domain != ctx.domain or facts.tree is None:
+        return ()
+    if finding.id in ("spf.include_target_missing", "spf.redirect_target_missing"):
+        # About the target: fixable here only when the domain's own record names it.
+        dead = (c for c in facts.tree.children if c.status is NodeStatus.NO_RECORD)
+        if not any(c.domain == finding.subject for c in dead):
+            return ()
+    elif finding.subject != facts.domain:
         return ()
     fix = corrected_spf(facts, _spf_services(ctx))
     if fix is None:
@@ -607,6 +631,8 @@ _BUILDERS: dict[str, _Builder] = {
             "spf.terms_after_all",
             "spf.too_many_lookups",
             "spf.sender_not_authorized",
+            "spf.include_target_missing",
+            "spf.redirect_target_missing",
         ),
         _spf_fix,
     ),

@@ -135,6 +135,19 @@ def test_a_service_reached_through_the_redirect_is_not_added() -> None:
     assert fix is not None and fix.added == ()
 
 
+def test_an_include_without_a_record_goes_with_the_reason() -> None:
+    facts = spf_ok(
+        "v=spf1 include:gone.example.net mx -all",
+        include("gone.example.net", 0, NodeStatus.NO_RECORD),
+    )
+    gone = failed("spf.include_target_missing", "gone.example.net")
+    (record,) = attach(gone, spf=facts).records
+    assert record.value == "v=spf1 mx -all"
+    assert "gone.example.net has no SPF record" in record.note
+    deeper = failed("spf.include_target_missing", "elsewhere.example.net")
+    assert attach(deeper, spf=facts).records == ()  # not in the domain's own record
+
+
 def test_the_lookup_count_comes_from_the_published_tree() -> None:
     facts = spf_ok(
         "v=spf1 include:a.example.net include:b.example.net mx -all",
