@@ -271,8 +271,7 @@ def run_scan(
         raise InvalidInput("a scan needs at least one domain")
     if len(names) > MAX_DOMAINS:
         raise InvalidInput(f"{len(names)} domains; a scan holds at most {MAX_DOMAINS}")
-    if not 1 <= concurrency <= 256:
-        raise InvalidInput("concurrency must be between 1 and 256")
+    _check_concurrency(concurrency)
     if settings.webhook_url:
         webhook_target(settings)
     scan_id = store.create_scan(tenant, names, kind)
@@ -299,6 +298,7 @@ def execute_scan(
 ) -> ScanResult:
     """Run a scan the store already holds; domains it already has a result for are skipped,
     so running it again after a crash finishes it without checking anything twice."""
+    _check_concurrency(concurrency)
     started = time.monotonic()
     view = store.scan(scan_id)
     if view is None:
@@ -330,6 +330,11 @@ def execute_scan(
         regressions=regressions,
         webhook_delivered=delivered,
     )
+
+
+def _check_concurrency(concurrency: int) -> None:
+    if not 1 <= concurrency <= 256:
+        raise InvalidInput("concurrency must be between 1 and 256")
 
 
 def _check_all(

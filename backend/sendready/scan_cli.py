@@ -22,7 +22,7 @@ from .dns import InvalidInput, normalize_domain
 
 if TYPE_CHECKING:
     from .scan import Progress, ScanResult
-    from .store import Regression, StoredReport
+    from .store import Regression, ScanView, StoredReport
 
 #: Lines of a --file read at most (a scan holds at most scan.MAX_DOMAINS domains anyway).
 MAX_FILE_LINES = 100_000
@@ -59,11 +59,44 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
-    from .scan import export_csv, export_json, run_scan
+    from .scan import run_scan
     from .store import open_store
 
     if not 1 <= args.concurrency <= 256:
         raise UsageError("--concurrency must be between 1 and 256")
+    settings, tenant, domains = _what_to_scan(args)
+    # Opened first, so a wrong --output path is a usage error before anything is checked.
+    target = _open_output(args.output) if args.output else out
+    try:
+        store = open_store(settings)
+        try:
+            result = run_scan(
+                domains,
+                store=store,
+                settings=settings,
+                tenant=tenant,
+                concurrency=args.concurrency,
+                kind="tenant" if tenant is not None else "manual",
+                on_progress=_progress_printer(sys.stderr),
+                probe_smtp=args.probe_smtp,
+            )
+            reports = store.scan_reports(result.scan_id)
+            view = store.scan(result.scan_id)
+        finally:
+            store.close()
+        if view is None:
+            raise RuntimeError(f"scan {result.scan_id} vanished from the store")
+        color = not args.output and _use_color(args.color, out)
+        target.write(_formatted(args.format, result, view, reports, color))
+    finally:
+        if target is not out:
+            target.close()
+    clean = not (result.critical or result.regressions or result.errors)
+    return EXIT_OK if clean else EXIT_CRITICAL
+
+
+def _what_to_scan(args: argparse.Namespace) -> tuple[Settings, str | None, list[str]]:
+    """The settings, the tenant (for --tenant) and the validated domains to check."""
     sources = (bool(args.domains), args.file is not None, args.tenant is not None)
     if sum(sources) != 1:
         raise UsageError("name the domains: DOMAIN..., --file FILE or --tenant (exactly one)")
@@ -80,38 +113,30 @@ def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
         domains = [_domain(d, "DOMAIN") for d in args.domains]
     if not domains:
         raise UsageError("no domains to check")
-    store = open_store(settings)
+    return settings, tenant, domains
+
+
+def _open_output(path: str) -> IO[str]:
     try:
-        result = run_scan(
-            domains,
-            store=store,
-            settings=settings,
-            tenant=tenant,
-            concurrency=args.concurrency,
-            kind="tenant" if tenant is not None else "manual",
-            on_progress=_progress_printer(sys.stderr),
-            probe_smtp=args.probe_smtp,
-        )
-        reports = store.scan_reports(result.scan_id)
-        view = store.scan(result.scan_id)
-    finally:
-        store.close()
-    target = open(args.output, "w", encoding="utf-8", newline="") if args.output else out  # noqa: SIM115
-    try:
-        if args.format == "csv":
-            target.write(export_csv(reports))
-        elif args.format == "json":
-            assert view is not None  # the scan was just written
-            json.dump(export_json(view, reports, result.regressions), target, indent=2)
-            target.write("\n")
-        else:
-            color = not args.output and _use_color(args.color, out)
-            target.write(render_scan(result, reports, view.errors if view else {}, color=color))
-    finally:
-        if target is not out:
-            target.close()
-    clean = not (result.critical or result.regressions or result.errors)
-    return EXIT_OK if clean else EXIT_CRITICAL
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
+
+
+def _formatted(
+    kind: str,
+    result: ScanResult,
+    view: ScanView,
+    reports: Sequence[StoredReport],
+    color: bool,
+) -> str:
+    from .scan import export_csv, export_json
+
+    if kind == "csv":
+        return export_csv(reports)
+    if kind == "json":
+        return json.dumps(export_json(view, reports, result.regressions), indent=2) + "\n"
+    return render_scan(result, reports, view.errors, color=color)
 
 
 def _domain(text: str, where: str) -> str:

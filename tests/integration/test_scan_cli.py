@@ -104,6 +104,8 @@ def test_json_output_holds_the_scan_and_its_reports(dns_server: KnotServer, tmp_
         (("scan-good.test", "--concurrency", "0"), "--concurrency"),
         (("--tenant",), "SENDREADY_CLIENT_ID"),
         (("scan-good.test", "--format", "xml"), "invalid choice"),
+        (("scan-good.test", "--output", "/nonexistent-dir/scan.csv"), "--output"),
+        (("--file", "/nonexistent-dir/domains.txt"), "--file"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(
