@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -268,6 +269,9 @@ class Run:
     state: str
     queries: int
     worst: dict[str, int]
+    #: CPU seconds of the worker processes, and of this process (the DNS server, mostly).
+    worker_cpu: float
+    server_cpu: float
 
 
 def run_scan_once(
@@ -307,6 +311,7 @@ def run_scan_once(
             time.sleep(0.05)
         queries_before = dns.queries
         domains = [domain_name(i) for i in range(args.domains)]
+        own_cpu = time.process_time()
         started = time.monotonic()
         scan_id = enqueue_scan(
             store, scan_queue(connection), domains, kind="bench", settings=settings,
@@ -322,18 +327,27 @@ def run_scan_once(
             time.sleep(0.05)
             view = store.scan(scan_id)
         seconds = time.monotonic() - started
+        server_cpu = time.process_time() - own_cpu
         assert view is not None
         reports = store.scan_reports(scan_id)
         worst: dict[str, int] = {}
         for stored in reports:
             worst[stored.worst or "none"] = worst.get(stored.worst or "none", 0) + 1
+        queries = dns.queries - queries_before
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for proc in workers:
+            stop(proc)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        worker_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         return Run(
             seconds=seconds,
             reports=len(reports),
             errors=len(view.errors),
             state=view.state,
-            queries=dns.queries - queries_before,
+            queries=queries,
             worst=worst,
+            worker_cpu=worker_cpu,
+            server_cpu=server_cpu,
         )
     finally:
         for proc in workers:
@@ -393,7 +407,9 @@ def details(args: argparse.Namespace, runs: Sequence[Run], per_domain: float) ->
     for number, run in enumerate(runs, 1):
         lines.append(
             f"  run {number}: {run.seconds:.1f} s, {run.reports} reports, {run.errors} errors, "
-            f"state {run.state}, {run.queries} DNS queries served, worst per domain {run.worst}"
+            f"state {run.state}, {run.queries} DNS queries served, worst per domain {run.worst}; "
+            f"CPU: workers {run.worker_cpu:.1f} s ({run.worker_cpu / args.domains * 1000:.0f} ms "
+            f"a domain, start-up included), DNS server and this process {run.server_cpu:.1f} s"
         )
     lines.append(
         f"  baseline: one engine checking {args.baseline} domains one after another, "
