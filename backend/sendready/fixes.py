@@ -21,8 +21,8 @@ from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
 from .checks.mta_sts import MODES, POLICY_PATH, MtaStsFacts
 from .checks.mx import MxFacts
 from .checks.services import ServicesFacts
-from .checks.spf import NodeStatus, SpfFacts, SpfNode
-from .checks.spf_eval import LOOKUP_LIMIT
+from .checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact
+from .checks.spf_eval import LOOKUP_LIMIT, VOID_LIMIT
 from .checks.spf_syntax import Mechanism, Modifier, SpfSyntaxError, Term, parse_record
 from .config import Settings
 from .model import CheckRequest, Finding, Record, Status
@@ -111,6 +111,8 @@ class SpfFix:
     uncounted: tuple[str, ...]
     costs: tuple[tuple[str, int], ...]
     added: tuple[str, ...]
+    #: Void lookups left after the removals (the worse address family), as counted.
+    void_lookups: int = 0
 
     @property
     def over_limit(self) -> bool:
@@ -146,7 +148,8 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
         f"leaves out `{p.record}`, which does not parse ({p.reason}): add back what it meant"
         for p in broken
     ]
-    merged = _merge_terms([t for p in records for t in p.terms], _dead_terms(tree))
+    dead = _dead_terms(tree)
+    merged = _merge_terms([t for p in records for t in p.terms], dead)
     changes += merged.changes
     changes += [
         f"moves `{m.text}` before `all` (after it, it was never evaluated)"
@@ -178,6 +181,7 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
         uncounted=tuple(term for term, cost in counted if cost == 0),
         costs=tuple(sorted(((t, c) for t, c in counted if c > 1), key=lambda tc: -tc[1])),
         added=tuple(f"include:{include}" for include, _ in added),
+        void_lookups=_voids_left(tree, dead),
     )
 
 
@@ -191,15 +195,34 @@ class _Merged:
 
 
 def _dead_terms(tree: SpfNode) -> dict[str, str]:
-    """The record's own includes and redirect whose target has no SPF record (each one a
-    permerror), with why they go."""
+    """The record's own terms that can only do harm, with why they go: includes and a
+    redirect whose target has no SPF record (a permerror), and ``a``/``mx``/``exists``
+    terms whose name has no records of either address family (a void lookup that can
+    never match)."""
     if tree.status is not NodeStatus.OK:
         return {}
-    return {
+    dead = {
         child.term: f"{child.domain} has no SPF record, so receivers return permerror there"
         for child in tree.children
         if child.status is NodeStatus.NO_RECORD
     }
+    for term in tree.terms:
+        if term.kind in ("a", "mx", "exists") and term.void_ipv4 and term.void_ipv6:
+            dead.setdefault(
+                term.text,
+                f"{term.target or tree.domain} has no records, so it never matches and "
+                "counts as a void lookup",
+            )
+    return dead
+
+
+def _voids_left(tree: SpfNode, dead: Mapping[str, str]) -> int:
+    """Void lookups of the tree once the ``dead`` terms are gone (the worse family)."""
+    gone: list[TermFact | SpfNode] = [t for t in tree.terms if t.text in dead]
+    gone += [c for c in tree.children if c.term in dead]
+    v4 = tree.void_ipv4 - sum(int(g.void_ipv4) for g in gone)
+    v6 = tree.void_ipv6 - sum(int(g.void_ipv6) for g in gone)
+    return max(v4, v6)
 
 
 def _merge_terms(terms: Iterable[Term], dead: Mapping[str, str]) -> _Merged:
@@ -360,6 +383,8 @@ def _spf_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
     if fix is None:
         return ()
     if finding.id == "spf.too_many_lookups" and fix.over_limit:
+        return ()
+    if finding.id == "spf.too_many_void_lookups" and fix.void_lookups > VOID_LIMIT:
         return ()
     if finding.id == "spf.sender_not_authorized" and not fix.added:
         return ()
@@ -633,6 +658,7 @@ _BUILDERS: dict[str, _Builder] = {
             "spf.sender_not_authorized",
             "spf.include_target_missing",
             "spf.redirect_target_missing",
+            "spf.too_many_void_lookups",
         ),
         _spf_fix,
     ),

@@ -119,6 +119,7 @@ def serve(policy_host: PolicyHost, record: Record) -> None:
             "v=spf1 ip4:192.0.2.10 ip4:198.51.100.20 include:spf.protection.outlook.test ~all",
         ),
         ("fix-spf-stale.test", "v=spf1 include:spf.protection.outlook.test -all"),
+        ("fix-spf-void.test", "v=spf1 include:spf.protection.outlook.test -all"),
     ],
 )
 def test_the_corrected_spf_record_clears_every_spf_failure(

@@ -16,7 +16,7 @@ from sendready.checks.dmarc_record import parse as parse_dmarc
 from sendready.checks.mta_sts import MtaStsFacts, Policy
 from sendready.checks.mx import MxFacts, MxHost
 from sendready.checks.services import DetectedService, ServicesFacts
-from sendready.checks.spf import NodeStatus, SpfFacts, SpfNode
+from sendready.checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact
 from sendready.checks.spf_syntax import SpfRecord, parse_record
 from sendready.config import Settings
 from sendready.model import CheckRequest, Finding, Record, Rule, Severity
@@ -146,6 +146,23 @@ def test_an_include_without_a_record_goes_with_the_reason() -> None:
     assert "gone.example.net has no SPF record" in record.note
     deeper = failed("spf.include_target_missing", "elsewhere.example.net")
     assert attach(deeper, spf=facts).records == ()  # not in the domain's own record
+
+
+def test_terms_that_can_never_match_go_only_when_that_clears_the_void_limit() -> None:
+    gone = [TermFact(f"a:old{i}.example.net", "a", 1, f"old{i}.example.net", void_ipv4=True,
+                     void_ipv6=True) for i in (1, 2, 3)]  # fmt: skip
+    v6_only = TermFact("a:v4.example.net", "a", 1, "v4.example.net", void_ipv6=True)
+    record = "v=spf1 a:old1.example.net a:old2.example.net a:old3.example.net a:v4.example.net -all"
+    facts = spf_ok(record)
+    facts = replace(
+        facts,
+        tree=replace(facts.tree, terms=(*gone, v6_only), void_ipv4=3, void_ipv6=4),  # type: ignore[arg-type]
+    )
+    (fixed,) = attach(failed("spf.too_many_void_lookups"), spf=facts).records
+    assert fixed.value == "v=spf1 a:v4.example.net -all"  # it still matches over IPv4
+    assert "old1.example.net has no records" in fixed.note
+    many = replace(facts, tree=replace(facts.tree, void_ipv6=7))  # type: ignore[arg-type]
+    assert attach(failed("spf.too_many_void_lookups"), spf=many).records == ()
 
 
 def test_the_lookup_count_comes_from_the_published_tree() -> None:
