@@ -8,7 +8,7 @@
  * can still send) only for a specific problem the service found:
  *   - a recipient domain that does not exist or accepts no mail,
  *   - a recipient domain that is a likely typo (with the suggestion),
- *   - a sender domain whose DMARC will fail.
+ *   - a sender domain whose DMARC will fail under a quarantine or reject policy.
  */
 /* eslint-disable no-var */
 (function () {
@@ -25,11 +25,13 @@
     verdictMaxAgeMs: 10 * 60 * 1000,
   };
 
+  // Finding id → whether a failed finding of it stops the message. A DMARC failure under
+  // p=none is delivered (a warning): only quarantine or reject (critical) blocks.
   var BLOCKING = {
-    "recipient.domain_missing": true,
-    "recipient.no_mail": true,
-    "recipient.possible_typo": true,
-    "dmarc.will_fail": true,
+    "recipient.domain_missing": function () { return true; },
+    "recipient.no_mail": function () { return true; },
+    "recipient.possible_typo": function () { return true; },
+    "dmarc.will_fail": function (f) { return f.severity === "critical"; },
   };
 
   var TEXT = {
@@ -229,7 +231,7 @@
     var findings = (report && report.findings) || [];
     for (var i = 0; i < findings.length; i++) {
       var f = findings[i];
-      if (f.status === "fail" && BLOCKING[f.id]) problems.push(f);
+      if (f.status === "fail" && BLOCKING.hasOwnProperty(f.id) && BLOCKING[f.id](f)) problems.push(f);
     }
     // One message per recipient domain: a typo says more than "does not exist".
     var bySubject = {};

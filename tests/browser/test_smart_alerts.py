@@ -11,10 +11,8 @@ from typing import Any
 
 from tests.browser.conftest import Pane
 
-from sendready.checks.dmarc import will_fail
 from sendready.engine import default_checks
 from sendready.manifest import render_manifest
-from sendready.model import jsonable
 
 Z = "recip-cases.test"
 SENDER = "alice@good.mx.test"
@@ -169,28 +167,34 @@ def test_a_recipient_domain_that_accepts_no_mail_blocks(pane: Any) -> None:
 
 
 def test_a_sender_domain_whose_dmarc_will_fail_blocks(pane: Any) -> None:
-    # The alignment simulation that produces dmarc.will_fail for a real sending path is the
-    # next issue's; here the service's real answer gets the exact finding its producer makes
-    # (checks.dmarc.will_fail), and the handler must block on it.
+    # Microsoft 365 without DKIM selectors and an SPF record that leaves Microsoft out:
+    # the service's alignment prediction says DMARC fails, and p=reject makes it critical.
     p = pane("backend")
     needs_api(p)
-    sender = "boss@dmarcfail.recip-sender.test"
-    finding = jsonable(
-        will_fail("dmarcfail.recip-sender.test", "reject", spf_aligned=False, dkim_aligned=False)
-    )
-
-    def with_will_fail(route: Any) -> bool:
-        answer = route.fetch()
-        report = answer.json()
-        report["findings"].append(finding)
-        route.fulfill(response=answer, json=report)
-        return True
-
-    p.api_fault = with_will_fail
-    page = runtime(p, **{"from": sender}, to=[f"bob@good.{Z}"])
+    page = runtime(p, **{"from": "boss@align-m365-nospf.test"}, to=[f"bob@good.{Z}"])
     result = fire(page, "onMessageSend")
     message = blocked(result)
-    assert "will fail DMARC" in message and "recip-sender.test" in message
+    assert "will fail DMARC" in message and "align-m365-nospf.test" in message
+
+
+def test_a_dmarc_failure_under_p_none_is_delivered_so_it_does_not_block(pane: Any) -> None:
+    p = pane("backend")
+    needs_api(p)
+    answers: list[dict[str, Any]] = []
+
+    def keep(route: Any) -> bool:
+        answer = route.fetch()
+        answers.append(answer.json())
+        route.fulfill(response=answer)
+        return True
+
+    p.api_fault = keep
+    page = runtime(p, **{"from": "boss@align-m365-none.test"}, to=[f"bob@good.{Z}"])
+    assert fire(page, "onMessageSend")["options"] == {"allowEvent": True}
+    # The service did predict the failure, as a warning: the handler chose not to block.
+    (report,) = [r for r in answers if r.get("domain") == "align-m365-none.test"]
+    (predicted,) = [f for f in report["findings"] if f["id"] == "dmarc.will_fail"]
+    assert predicted["status"] == "fail" and predicted["severity"] == "warning"
 
 
 def test_good_recipients_and_sender_are_allowed(pane: Any) -> None:
