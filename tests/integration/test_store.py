@@ -423,3 +423,24 @@ def test_migrations_create_the_schema_on_an_empty_database_and_are_idempotent(
     with open_store(settings) as again:
         assert current_revision(again.engine) == head_revision()
         assert again.scan(scan_id) is not None  # upgrading again kept the data
+
+
+def test_each_domain_is_compared_with_its_own_latest_earlier_scan(store: Store) -> None:
+    first = scan_of(
+        store,
+        report("a.example.test", finding("dmarc.missing", Status.PASS, "a.example.test")),
+        report("b.example.test", finding("dmarc.missing", Status.PASS, "b.example.test")),
+    )
+    second = scan_of(
+        store, report("b.example.test", finding("dmarc.missing", Status.FAIL, "b.example.test"))
+    )
+    third = scan_of(
+        store,
+        report("a.example.test", finding("dmarc.missing", Status.FAIL, "a.example.test")),
+        report("b.example.test", finding("dmarc.missing", Status.FAIL, "b.example.test")),
+    )
+    assert [(r.domain, r.finding_id) for r in store.regressions(third)] == [
+        ("a.example.test", "dmarc.missing")  # b failed in the second scan already
+    ]
+    assert [r.domain for r in store.regressions(second)] == ["b.example.test"]  # not the third
+    assert store.regressions(first) == []

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import CursorResult, Engine, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.sql import Subquery
 
 from ..config import Settings
 from ..dns import normalize_domain
@@ -141,19 +142,19 @@ class Store:
         scan has that domain's report already, as when a job is retried."""
         domain = normalize_domain(report.domain)
         summary = report.summary
-        row = ReportRow(
-            scan_id=_scan_id(scan_id),
-            domain=domain,
-            checked_at=_instant(report.checked_at),
-            worst=summary.worst.value if summary.worst else None,
-            failed=summary.failed,
-            report=report.to_json(),
-        )
+        values = {
+            "scan_id": _scan_id(scan_id),
+            "domain": domain,
+            "checked_at": _instant(report.checked_at),
+            "worst": summary.worst.value if summary.worst else None,
+            "failed": summary.failed,
+            "report": report.to_json(),
+        }
         with self._sessions() as session:
             try:
-                session.add(row)
-                session.flush()
-                _add_findings(session, row.id, report)
+                inserted = insert(ReportRow).values(values).returning(ReportRow.id)
+                report_id = session.execute(inserted).scalar_one()
+                _add_findings(session, report_id, report)
                 # the domain was checked after all: it is no longer an error of the scan
                 session.execute(
                     delete(ScanErrorRow).where(
@@ -224,20 +225,62 @@ class Store:
 
     def regressions(self, scan_id: str) -> list[Regression]:
         """Per domain of the scan, every (finding id, subject) that passed in the domain's
-        previous report and fails now; a domain seen for the first time has none."""
+        previous report and fails now; a domain seen for the first time has none.
+
+        Three queries whatever the scan's size: the previous reports (a window over each
+        domain's earlier scans), their passing findings, and this scan's failing ones.
+        """
         if not _SCAN_ID.fullmatch(scan_id):
             return []
-        found: list[Regression] = []
         with self._sessions() as session:
-            for report in self._scan_rows(session, scan_id):
-                before = _previous_row(session, report.domain, scan_id)
-                if before is not None:
-                    found.extend(_regressions_between(session, before, report))
-        return found
-
-    def _scan_rows(self, session: Session, scan_id: str) -> Sequence[ReportRow]:
-        statement = select(ReportRow).where(ReportRow.scan_id == scan_id).order_by(ReportRow.id)
-        return session.scalars(statement).all()
+            created = session.scalar(select(ScanRow.created_at).where(ScanRow.id == scan_id))
+            if created is None:
+                return []
+            previous = _previous_reports(scan_id, created)
+            before = {
+                domain: (report_id, checked_at)
+                for report_id, domain, checked_at in session.execute(
+                    select(previous.c.id, previous.c.domain, previous.c.checked_at)
+                )
+            }
+            passed = {
+                (report_id, finding_id, subject)
+                for report_id, finding_id, subject in session.execute(
+                    select(FindingRow.report_id, FindingRow.finding_id, FindingRow.subject)
+                    .join(previous, previous.c.id == FindingRow.report_id)
+                    .where(FindingRow.status == Status.PASS.value)
+                )
+            }
+            failing = session.execute(
+                select(
+                    ReportRow.domain,
+                    ReportRow.checked_at,
+                    FindingRow.finding_id,
+                    FindingRow.subject,
+                    FindingRow.title,
+                    FindingRow.severity,
+                )
+                .join(ReportRow, ReportRow.id == FindingRow.report_id)
+                .where(ReportRow.scan_id == scan_id, FindingRow.status == Status.FAIL.value)
+                .order_by(ReportRow.id, FindingRow.id)
+            ).all()
+        found: dict[tuple[str, str, str], Regression] = {}
+        for domain, now_checked_at, finding_id, subject, title, severity in failing:
+            if domain not in before:
+                continue
+            before_id, before_checked_at = before[domain]
+            key = (domain, finding_id, subject)
+            if (before_id, finding_id, subject) in passed and key not in found:
+                found[key] = Regression(
+                    domain=domain,
+                    finding_id=finding_id,
+                    subject=subject,
+                    title=title,
+                    severity=Severity(severity),
+                    before_checked_at=before_checked_at,
+                    now_checked_at=now_checked_at,
+                )
+        return list(found.values())
 
     # -- retention -------------------------------------------------------------------
 
@@ -341,34 +384,33 @@ def _previous_row(session: Session, domain: str, before_scan_id: str) -> ReportR
     return session.scalars(statement).first()
 
 
-def _regressions_between(session: Session, before: ReportRow, now: ReportRow) -> list[Regression]:
-    passed = {
-        (finding_id, subject)
-        for finding_id, subject in session.execute(
-            select(FindingRow.finding_id, FindingRow.subject).where(
-                FindingRow.report_id == before.id, FindingRow.status == Status.PASS.value
+def _previous_reports(scan_id: str, created: datetime) -> Subquery:
+    """For each domain of the scan: its report in the latest scan created before it."""
+    this_scan = aliased(ReportRow)
+    ranked = (
+        select(
+            ReportRow.id,
+            ReportRow.domain,
+            ReportRow.checked_at,
+            func.row_number()
+            .over(
+                partition_by=ReportRow.domain,
+                order_by=(ScanRow.created_at.desc(), ReportRow.id.desc()),
             )
+            .label("recency"),
         )
-    }
-    failing = session.execute(
-        select(FindingRow.finding_id, FindingRow.subject, FindingRow.title, FindingRow.severity)
-        .where(FindingRow.report_id == now.id, FindingRow.status == Status.FAIL.value)
-        .order_by(FindingRow.id)
+        .join(ScanRow, ScanRow.id == ReportRow.scan_id)
+        .where(
+            ScanRow.created_at < created,
+            ReportRow.domain.in_(select(this_scan.domain).where(this_scan.scan_id == scan_id)),
+        )
+        .subquery("ranked")
     )
-    found: dict[tuple[str, str], Regression] = {}
-    for finding_id, subject, title, severity in failing:
-        key = (finding_id, subject)
-        if key in passed and key not in found:
-            found[key] = Regression(
-                domain=now.domain,
-                finding_id=finding_id,
-                subject=subject,
-                title=title,
-                severity=Severity(severity),
-                before_checked_at=before.checked_at,
-                now_checked_at=now.checked_at,
-            )
-    return list(found.values())
+    return (
+        select(ranked.c.id, ranked.c.domain, ranked.c.checked_at)
+        .where(ranked.c.recency == 1)
+        .subquery("previous")
+    )
 
 
 def _stored(row: ReportRow) -> StoredReport:
