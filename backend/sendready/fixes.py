@@ -496,6 +496,25 @@ def _dmarc_edit(changes: Callable[[str], Mapping[str, str | None]], why: str) ->
     return build
 
 
+def _report_authorization(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    """The record the operator of an external report destination publishes to accept the
+    domain's reports (RFC 9990 §4)."""
+    facts = ctx.section("dmarc", DmarcFacts)
+    if facts is None:
+        return ()
+    queries = {
+        d.authorization_query
+        for d in facts.destinations
+        if d.domain == finding.subject and d.external and d.authorization_query
+    }
+    note = (
+        f"Published by the operator of {finding.subject} in its own zone, not by you: ask "
+        "them (a report service documents this), or send the reports to a mailbox in your "
+        "own domain instead."
+    )
+    return tuple(Record("TXT", q, "v=DMARC1", TTL, note) for q in sorted(queries))
+
+
 # -- DKIM (Microsoft 365) ---------------------------------------------------------------
 
 
@@ -668,6 +687,7 @@ _BUILDERS: dict[str, _Builder] = {
     "dmarc.no_aggregate_reports": _dmarc_edit(
         lambda domain: {"rua": f"mailto:dmarc-reports@{domain}"}, _RUA_WHY
     ),
+    "dmarc.report_destination_unauthorized": _report_authorization,
     "dmarc.testing": _dmarc_edit(
         lambda _: {"t": None},
         "Publish when the reports show no legitimate failures: the policy then applies in full.",

@@ -225,6 +225,20 @@ def test_each_single_change_clears_its_finding_and_adds_none(
     assert after == set(before) - {id}, record.value
 
 
+def test_the_report_destination_authorises_the_domain(settings: Settings, zones: Zones) -> None:
+    domain = "fix-dmarc-ext.test"
+    zones.publish(domain)
+    zones.publish("fix-rua.test")
+    refused = one(run(settings, domain), "dmarc.report_destination_unauthorized")
+    assert refused.status is Status.FAIL
+    (record,) = refused.records
+    assert (record.name, record.value) == (f"{domain}._report._dmarc.fix-rua.test", "v=DMARC1")
+    zones.publish("fix-rua.test", add=[zone_line(record)])
+    after = run(settings, domain)
+    assert failing(after, "dmarc") == []
+    assert one(after, "dmarc.report_destination_authorized").status is Status.PASS
+
+
 # -- DKIM (Microsoft 365) ---------------------------------------------------------------
 
 
