@@ -115,6 +115,20 @@ def test_a_predicted_dmarc_failure_fails_alignment() -> None:
     assert "SendGrid" in verdict.why
 
 
+def test_an_spf_problem_beside_an_aligned_dkim_path_is_not_an_alignment_failure() -> None:
+    unauthorized = spf.NOT_AUTHORIZED.failed("a.test", "SPF fails for SendGrid's egress")
+    passes = dmarc.WILL_FAIL.passed("a.test", "DMARC passes for SendGrid: DKIM aligns")
+    verdict = req.alignment_verdict(Section((unauthorized, passes)), FAIL, PASS, None)
+    assert verdict.status is ItemStatus.PASS and "DKIM aligns" in verdict.why
+    failing = dmarc.WILL_FAIL.failed("a.test", "DMARC fails for Microsoft 365")
+    both = req.alignment_verdict(Section((unauthorized, passes, failing)), FAIL, PASS, None)
+    assert both.status is ItemStatus.FAIL and "Microsoft 365" in both.why
+    unknown = dmarc.WILL_FAIL.unknown("a.test", "no sending service known")
+    assert req.alignment_verdict(Section((unknown,)), PASS, PASS, None).status is (
+        ItemStatus.UNKNOWN
+    )
+
+
 def test_reverse_dns_and_tls_of_a_sending_service_are_the_providers_side() -> None:
     services = Section((), ServicesFacts("a.test", (DetectedService("google", "Google", ()),)))
     for verdict in (req.reverse_dns_verdict(None, services), req.tls_verdict(None, services)):

@@ -253,19 +253,27 @@ def dmarc_verdict(section: Section | None) -> Verdict:
     return Verdict(ItemStatus.PASS, f"DMARC: p={facts.policy}{where}{advice}")
 
 
+WILL_FAIL_ID = "dmarc.will_fail"
+
+
 def alignment_verdict(
     alignment: Section | None, dkim: Verdict, spf: Verdict, dmarc: Section | None
 ) -> Verdict:
-    """From the alignment simulation when it ran, else an estimate from the records."""
-    predicted = [f for f in _of(dmarc, "dmarc.will_fail") + _of(alignment, "") if f.is_problem]
+    """From the alignment simulation when it ran, else an estimate from the records.
+
+    Only the DMARC predictions count: R4 asks that SPF *or* DKIM align, so an SPF problem on
+    a path whose DKIM aligns (``spf.sender_not_authorized`` beside a passing DMARC) is not
+    an alignment failure.
+    """
+    predictions = _of(dmarc, WILL_FAIL_ID) + _of(alignment, WILL_FAIL_ID)
+    predicted = [f for f in predictions if f.is_problem]
     if predicted:
         return Verdict(ItemStatus.FAIL, _titles(predicted))
     if alignment is not None:
-        if any(f.status is Status.PASS for f in alignment.findings):
-            return Verdict(
-                ItemStatus.PASS, _titles(f for f in alignment.findings if not f.is_problem)
-            )
-        return Verdict(ItemStatus.UNKNOWN, _titles(alignment.findings) or "no alignment result")
+        passed = [f for f in predictions if f.status is Status.PASS]
+        if passed:
+            return Verdict(ItemStatus.PASS, _titles(passed))
+        return Verdict(ItemStatus.UNKNOWN, _titles(predictions) or "no alignment result")
     estimate = "estimated from the records (the alignment simulation is not in this check)"
     if dkim.status is ItemStatus.PASS:
         return Verdict(
