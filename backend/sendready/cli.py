@@ -32,6 +32,7 @@ AREA_TITLES = {
     "smtp": "SMTP",
     "recipient": "Recipients",
     "alignment": "Alignment",
+    "sendas": "Send As",
     "requirements": "Provider requirements",
     "engine": "SendReady",
 }

@@ -27,6 +27,7 @@ AREA_ORDER = (
     "smtp",
     "recipient",
     "alignment",
+    "sendas",
     "requirements",
     "engine",
 )
