@@ -466,6 +466,15 @@ def _dmarc_missing(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
     return dmarc_stages(None, ctx.domain)
 
 
+def _dmarc_required(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    """The providers' "a DMARC record is published" line: the same stages as dmarc.missing,
+    when that is why it is not met."""
+    facts = ctx.section("dmarc", DmarcFacts)
+    if facts is None or facts.record is not None or facts.unknown:
+        return ()
+    return dmarc_stages(None, ctx.domain)
+
+
 def _dmarc_staged(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
     facts, record = _dmarc_record(ctx)
     if facts is None or record is None or facts.policy_domain is None:
@@ -682,6 +691,7 @@ _BUILDERS: dict[str, _Builder] = {
         _spf_fix,
     ),
     "dmarc.missing": _dmarc_missing,
+    "requirements.dmarc_record": _dmarc_required,
     "dmarc.policy_none": _dmarc_staged,
     "dmarc.not_applied": _dmarc_staged,
     "dmarc.no_aggregate_reports": _dmarc_edit(

@@ -27,7 +27,7 @@ from tests.fixtures.knot import ZONES, KnotServer
 from tests.fixtures.policy_host import PolicyHost
 
 ALIASES = {"outlook.com": "outlook.test", "onmicrosoft.com": "onmicrosoft.test"}
-SECTIONS = ("services", "mx", "spf", "dkim", "dmarc", "mta_sts", "tlsrpt")
+SECTIONS = ("services", "mx", "spf", "dkim", "dmarc", "requirements", "mta_sts", "tlsrpt")
 TENANT = "fix-tenant.onmicrosoft.test"
 #: Serials above the zone files' own (2026120301), increasing for every publish of the session.
 _SERIALS = itertools.count(2026120302)
@@ -169,8 +169,11 @@ def test_dropping_a_repeated_include_brings_the_lookups_under_the_limit(
 def test_the_three_dmarc_stages_each_publish_cleanly(settings: Settings, zones: Zones) -> None:
     domain = "fix-dmarc.test"
     zones.publish(domain)
-    missing = one(run(settings, domain), "dmarc.missing")
+    before = run(settings, domain)
+    missing = one(before, "dmarc.missing")
     assert missing.status is Status.FAIL
+    # The providers' checklist line offers the same stages.
+    assert one(before, "requirements.dmarc_record").records == missing.records
     rua = f"rua=mailto:dmarc-reports@{domain}"
     assert [r.value for r in missing.records] == [
         f"v=DMARC1; p=none; {rua}",
@@ -186,6 +189,7 @@ def test_the_three_dmarc_stages_each_publish_cleanly(settings: Settings, zones: 
         report = run(settings, domain)
         assert {f.id for f in failing(report, "dmarc")} == expected, record.value
         assert report.facts["dmarc"].policy == policy
+        assert one(report, "requirements.dmarc_record").status is Status.PASS
 
 
 def test_monitoring_only_moves_to_reject_keeping_its_tags(settings: Settings, zones: Zones) -> None:
