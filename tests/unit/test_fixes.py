@@ -426,3 +426,36 @@ def test_a_builder_that_fails_costs_only_its_records(caplog: pytest.LogCaptureFi
     assert attach(finding, dmarc=sane).records
     assert attach(finding, dmarc=odd) == finding
     assert "dmarc.policy_none" in caplog.text
+
+
+def test_only_an_external_destination_gets_an_authorisation_record() -> None:
+    from sendready.checks.dmarc import ReportDestination
+
+    query = f"{D}._report._dmarc.reports.example.net"
+    facts = DmarcFacts(
+        D, "v=DMARC1; p=reject", D, D, D, policy="reject",
+        destinations=(
+            ReportDestination("rua", "mailto:a@reports.example.net", "reports.example.net", True,
+                              "example.net", query, False),
+            ReportDestination("rua", f"mailto:b@{D}", D, False),
+        ),
+    )  # fmt: skip
+    (record,) = attach(
+        failed("dmarc.report_destination_unauthorized", "reports.example.net"), dmarc=facts
+    ).records
+    assert (record.name, record.value) == (query, "v=DMARC1")
+    assert parse_dmarc(record.value) is not None
+    own = failed("dmarc.report_destination_unauthorized", D)
+    assert attach(own, dmarc=facts).records == ()
+
+
+def test_the_requirement_line_gets_stages_only_when_no_record_applies() -> None:
+    line = failed("requirements.dmarc_record")
+    none = DmarcFacts(D, None, None, D, D)
+    assert [r.value.split("; ")[1] for r in attach(line, dmarc=none).records] == [
+        "p=none",
+        "p=quarantine",
+        "p=reject",
+    ]
+    unknown = DmarcFacts(D, None, None, D, D, unknown="timed out")
+    assert attach(line, dmarc=unknown).records == ()
