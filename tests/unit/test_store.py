@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +18,7 @@ from sendready.config import ConfigError, Settings
 from sendready.dns import InvalidInput
 from sendready.store import Store, StoreConfigError, database_url, open_store
 from sendready.store.database import SQLITE_FILE, safe_url
+from sendready.store.migrate import MIGRATIONS
 from sendready.store.models import UTCDateTime
 from tests.conftest import ROOT
 
@@ -126,3 +128,14 @@ def test_listing_limits_are_bounded(store: Store) -> None:
             store.scans(limit=limit)
         with pytest.raises(ValueError, match="limit"):
             store.history("a.example.test", limit=limit)
+
+
+def test_every_migration_file_ships_in_the_wheel() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["sendready.store"]
+    package = MIGRATIONS.parent
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
+    present = {
+        path for path in MIGRATIONS.rglob("*") if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert present and present == shipped
