@@ -476,6 +476,8 @@ def _dmarc_required(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
 
 
 def _dmarc_staged(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
+    """The stages for a record in force that does not enforce (none, or no valid policy),
+    at the policy domain, which may be an ancestor whose record the domain inherits."""
     facts, record = _dmarc_record(ctx)
     if facts is None or record is None or facts.policy_domain is None:
         return ()
