@@ -168,6 +168,10 @@ class CheckRequest:
     #: Every address the signed-in user owns (Graph proxy addresses), lower-case; None when
     #: they could not be read, so a Send As cannot be judged.
     own_addresses: tuple[str, ...] | None = None
+    #: The Microsoft 365 tenant's initial domain (``<tenant>.onmicrosoft.com``) when the
+    #: caller knows it (Graph /organization, a tenant scan, or --tenant-domain): Microsoft
+    #: 365's DKIM CNAME targets and its default signing domain are built from it.
+    tenant_domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
