@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from sendready.config import Settings
-from sendready.store import head_revision, open_store
+from sendready.store import current_revision, head_revision, open_store
+from sendready.store.migrate import alembic_config, upgrade
 from sendready.store.models import Base, FindingRow
 from tests.conftest import ROOT
 from tests.integration.test_store import BACKENDS, rows, settings_for
@@ -57,6 +59,21 @@ def test_the_migration_creates_exactly_the_models_schema(
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         assert context.get_current_revision() == head_revision()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_migrations_downgrade_to_nothing_and_upgrade_again(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    with open_store(settings_for(backend, request, tmp_path)) as store:
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "base")
+        with store.engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert context.get_current_revision() is None
+            assert connection.dialect.get_table_names(connection) == ["alembic_version"]
+        assert upgrade(store.engine) == head_revision() == current_revision(store.engine)
+        assert store.scans() == []
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -139,3 +139,10 @@ def test_every_migration_file_ships_in_the_wheel() -> None:
         path for path in MIGRATIONS.rglob("*") if path.is_file() and "__pycache__" not in path.parts
     }
     assert present and present == shipped
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Store) -> None:
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
