@@ -17,6 +17,8 @@ from ..config import ConfigError, Settings
 
 #: Seconds a SQLite writer waits for another process's write to finish.
 SQLITE_BUSY_SECONDS = 30
+#: Seconds to wait for a PostgreSQL server to accept a connection (unless the URL says).
+CONNECT_TIMEOUT = 10
 #: File name of the default SQLite history in the instance folder.
 SQLITE_FILE = "sendready.db"
 
@@ -56,7 +58,9 @@ def make_engine(url: URL) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # libpq waits for the operating system's TCP timeout (minutes) without one
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
