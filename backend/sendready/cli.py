@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipient", action="append", default=[], metavar="ADDR", help="a recipient to check"
     )
     check.add_argument("--service", help="the sending service, if known (e.g. microsoft365)")
+    check.add_argument(
+        "--tenant-domain",
+        metavar="NAME",
+        help="the Microsoft 365 tenant's initial domain (contoso.onmicrosoft.com): the DKIM "
+        "CNAMEs to create point into it",
+    )
     check.add_argument("--timeout", type=float, metavar="SECONDS", help="the whole check's budget")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     check.add_argument(
@@ -194,6 +200,8 @@ def cmd_check(args: argparse.Namespace, out: IO[str]) -> int:
             "service": args.service,
             "budget": args.timeout,
         }
+        if args.tenant_domain is not None:
+            options["tenant_domain"] = _tenant_domain(args.tenant_domain)
         for key in ("probe_smtp", "submission", "oauth_token"):
             if getattr(args, key, None) is not None:
                 options[key] = getattr(args, key)
@@ -211,6 +219,14 @@ def cmd_check(args: argparse.Namespace, out: IO[str]) -> int:
     else:
         out.write(render(report, color=_use_color(args.color, out)))
     return EXIT_CRITICAL if report.has_critical else EXIT_OK
+
+
+def _tenant_domain(name: str) -> str:
+    """--tenant-domain as a validated, lower-case domain name (the option named in errors)."""
+    try:
+        return normalize_domain(name)
+    except InvalidInput as exc:
+        raise UsageError(f"--tenant-domain: {exc}") from None
 
 
 def _use_color(choice: str, out: IO[str]) -> bool:

@@ -553,8 +553,11 @@ def m365_dkim_cnames(domain: str, initial_domain: str) -> tuple[Record, ...]:
 
 
 def initial_domain(request: CheckRequest, m365: Service) -> str | None:
-    """The tenant's initial domain (``<tenant>.onmicrosoft.com``), when the signed-in user's
-    own addresses show it (Microsoft 365 gives every mailbox an address there)."""
+    """The tenant's initial domain (``<tenant>.onmicrosoft.com``): the one the caller knows
+    (Graph /organization, a tenant scan, --tenant-domain), else the one the signed-in user's
+    own addresses show (Microsoft 365 gives every mailbox an address there)."""
+    if request.tenant_domain:
+        return request.tenant_domain.lower().rstrip(".")
     suffix = next((s for s in m365.dkim_cname_suffixes if s.startswith("onmicrosoft.")), None)
     if suffix is None:
         return None

@@ -6,7 +6,8 @@ Serves, for any tenant path ``T`` (a GUID, or ``organizations``/``common`` with 
 A test-only ``/test/user-token`` mints the v2 token the task pane would get, and
 ``/graph/v1.0/me`` plays Microsoft Graph for the user's proxy addresses, and
 ``/graph/v1.0/domains`` (app-only, ``Domain.Read.All``, paged with ``@odata.nextLink``) for
-the tenant's domains. Counters per endpoint let tests assert on caching.
+the tenant's domains, and ``/graph/v1.0/organization`` (delegated, ``User.Read``) for the
+caller's tenant and its verified domains. Counters per endpoint let tests assert on caching.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class FakeIssuer:
         self.no_consent: set[str] = set()  # scopes whose OBO answers AADSTS65001
         self.proxy_addresses: dict[str, list[str]] = {}  # oid -> proxyAddresses
         self.domains: list[tuple[str, bool]] = []  # Graph /domains: (id, isVerified)
+        self.domains_initial = ""  # the /domains entry answered with isInitial true
+        self.organizations: dict[str, list[dict[str, Any]]] = {}  # tid -> verifiedDomains
+        self.organization_status: dict[str, int] = {}  # tid -> error status /organization gives
         self.domains_page_size = 2
         self.domains_next_base = ""  # set: nextLink points there instead (a foreign origin)
         self.domains_throttled = 0  # answer this many /domains requests with 429 first
@@ -200,12 +204,34 @@ class FakeIssuer:
                     return jsonify(error={"code": "TooManyRequests"}), 429, {"Retry-After": "0"}
             start = int(request.args.get("$skiptoken", "0"))
             end = start + self.domains_page_size
-            page = [{"id": d, "isVerified": v} for d, v in self.domains[start:end]]
+            page = [
+                {"id": d, "isVerified": v, "isInitial": d == self.domains_initial}
+                for d, v in self.domains[start:end]
+            ]
             body: dict[str, Any] = {"value": page}
             if end < len(self.domains):
                 base = self.domains_next_base or self.base
                 body["@odata.nextLink"] = f"{base}/graph/v1.0/domains?$skiptoken={end}"
             return jsonify(body)
+
+        @app.get("/graph/v1.0/organization")
+        def organization() -> Any:
+            self._count("graph_organization")
+            auth = request.headers.get("Authorization", "")
+            try:
+                claims = self._verify(
+                    auth.removeprefix("Bearer "), audience=f"{self.base}/graph", issuer=None
+                )
+            except jwt.PyJWTError:
+                return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
+            if "User.Read" not in str(claims.get("scp", "")).split():
+                return jsonify(error={"code": "Authorization_RequestDenied"}), 403
+            tid = claims["tid"]
+            status = self.organization_status.get(tid)
+            if status is not None:
+                return jsonify(error={"code": "ServiceUnavailable"}), status
+            org = {"id": tid, "verifiedDomains": self.organizations.get(tid, [])}
+            return jsonify(value=[org])
 
         return app
 

@@ -93,6 +93,9 @@ class AlignmentFacts:
     policy: str | None
     predictions: tuple[Prediction, ...] = ()
     unknown: str = ""
+    #: The Microsoft 365 tenant's initial domain when the request knew it: the d= Microsoft
+    #: 365 signs with while DKIM is not enabled for the From domain.
+    tenant_domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class _Policy:
     policy: str | None
     organizational_domain: str
     unknown: str = ""
+    tenant_domain: str | None = None
 
 
 # -- pure parts ----------------------------------------------------------------------------
@@ -182,10 +186,16 @@ def tenant_selector(service: Service, domain: str) -> str | None:
 
 
 def _dkim_prediction(
-    service: Service, domain: str, selectors: tuple[SelectorFacts, ...]
+    service: Service,
+    domain: str,
+    selectors: tuple[SelectorFacts, ...],
+    tenant_domain: str | None = None,
 ) -> DkimPrediction:
     """The DKIM side, before alignment: which d= the service signs with, and whether it
-    verifies. Alignment is filled in later (it may need the tree walk of d=)."""
+    verifies. Alignment is filled in later (it may need the tree walk of d=).
+
+    ``tenant_domain`` is the Microsoft 365 tenant's initial domain when the request knows
+    it: without a selector of its own, the From domain's mail is signed with that d=."""
     good = next((s for s in selectors if any(usable(k) for k in s.keys)), None)
     if good is not None:
         return DkimPrediction(
@@ -232,14 +242,7 @@ def _dkim_prediction(
         )
     names = "/".join(service.dkim_selectors)
     if service.id == "microsoft365":
-        return DkimPrediction(
-            "<tenant>.onmicrosoft.com",
-            "",
-            "pass",
-            False,
-            f"no DKIM selector {names} published for {domain}, so {service.name} signs as "
-            "<tenant>.onmicrosoft.com",
-        )
+        return _m365_default_signature(service, domain, names, tenant_domain)
     return DkimPrediction(
         "",
         "",
@@ -247,6 +250,26 @@ def _dkim_prediction(
         False,
         f"no DKIM selector {names} published for {domain}, so {service.name} does not sign "
         f"as {domain}",
+    )
+
+
+def _m365_default_signature(
+    service: Service, domain: str, names: str, tenant_domain: str | None
+) -> DkimPrediction:
+    """Microsoft 365 signs every message; until DKIM is enabled for a custom domain it signs
+    with the tenant's initial domain (DOMAIN.md §2.1), named when the request knows it."""
+    why = f"no DKIM selector {names} published for {domain}, so {service.name} signs as "
+    if tenant_domain is None:
+        return DkimPrediction(
+            "<tenant>.onmicrosoft.com", "", "pass", False, why + "<tenant>.onmicrosoft.com"
+        )
+    return DkimPrediction(
+        tenant_domain,
+        "",
+        "pass",
+        False,
+        why + f"your tenant's initial domain {tenant_domain} (d={tenant_domain}), its default "
+        f"until DKIM is enabled for {domain}",
     )
 
 
@@ -281,6 +304,7 @@ def finding(prediction: Prediction, domain: str, policy: _Policy) -> Finding:
     """The ``dmarc.will_fail`` finding of one service's prediction."""
     spf, dkim = prediction.spf, prediction.dkim
     detail = "; ".join(prediction.reasons) + "."
+    tenant = policy.tenant_domain if prediction.service == "microsoft365" else None
     data: dict[str, Any] = {
         "service": prediction.service,
         "spf_result": spf.result,
@@ -294,6 +318,8 @@ def finding(prediction: Prediction, domain: str, policy: _Policy) -> Finding:
         "policy": prediction.policy,
         "disposition": prediction.disposition,
     }
+    if tenant is not None:
+        data["tenant_domain"] = tenant
     path = f"mail sent through {prediction.name}"
     title_path = f"Mail sent through {prediction.name}"
     if prediction.dmarc == "pass":
@@ -326,7 +352,14 @@ def _fix(prediction: Prediction, domain: str, policy: _Policy) -> str:
     """Each way to make one identifier align, most durable first (DKIM survives forwarding)."""
     name, spf = prediction.name, prediction.spf
     steps = []
-    if prediction.dkim.aligned is not True:
+    tenant = policy.tenant_domain if prediction.service == "microsoft365" else None
+    if prediction.dkim.aligned is not True and tenant is not None and not prediction.dkim.selector:
+        steps.append(
+            f"let {name} sign as {domain}: publish the two DKIM CNAMEs selector1 and selector2 "
+            f"under {domain} that point into {tenant} (the DKIM finding lists them ready to "
+            f"paste) and enable signing for {domain} in {name}"
+        )
+    elif prediction.dkim.aligned is not True:
         steps.append(
             f"let {name} sign as {domain}: publish a working key at its DKIM selector under "
             f"{domain} (see the DKIM findings) and enable signing in {name}"
@@ -461,7 +494,7 @@ async def predict(
         if own.keys:
             selectors = (own,)
     signed = await _with_alignment(
-        ctx.dns, _dkim_prediction(service, domain, selectors), domain, policy
+        ctx.dns, _dkim_prediction(service, domain, selectors, policy.tenant_domain), domain, policy
     )
     result, disposition = decide(spf.aligned, signed.aligned, policy)
     draft = Prediction(
@@ -476,9 +509,9 @@ async def predict(
     )
 
 
-def _policy(dmarc: DmarcFacts | None, domain: str) -> _Policy:
+def _policy(dmarc: DmarcFacts | None, domain: str, tenant_domain: str | None) -> _Policy:
     if dmarc is None:
-        return _Policy("r", "r", None, domain, "the DMARC check did not run")
+        return _Policy("r", "r", None, domain, "the DMARC check did not run", tenant_domain)
     record = parse(dmarc.record) if dmarc.record else None
     return _Policy(
         record.aspf if record else "r",
@@ -486,6 +519,7 @@ def _policy(dmarc: DmarcFacts | None, domain: str) -> _Policy:
         dmarc.applied_policy,
         dmarc.organizational_domain or domain,
         dmarc.unknown,
+        tenant_domain,
     )
 
 
@@ -503,7 +537,8 @@ async def check(ctx: CheckContext) -> Section:
     dmarc_facts, dkim_facts = await _facts(ctx, "dmarc"), await _facts(ctx, "dkim")
     dmarc = dmarc_facts if isinstance(dmarc_facts, DmarcFacts) else None
     dkim = dkim_facts if isinstance(dkim_facts, DkimFacts) else DkimFacts(domain)
-    policy = _policy(dmarc, domain)
+    tenant = ctx.request.tenant_domain.lower().rstrip(".") if ctx.request.tenant_domain else None
+    policy = _policy(dmarc, domain, tenant)
     if not targets:
         why = (
             "no sending service was recognised in SPF, MX or DKIM, so there is no path to "
@@ -511,7 +546,7 @@ async def check(ctx: CheckContext) -> Section:
         )
         return Section(
             (WILL_FAIL.unknown(domain, why, "Could not predict DMARC: no sending service known"),),
-            AlignmentFacts(domain, policy.aspf, policy.adkim, policy.policy, (), why),
+            AlignmentFacts(domain, policy.aspf, policy.adkim, policy.policy, (), why, tenant),
         )
     results = await asyncio.gather(*(predict(ctx, s, dkim, services, policy) for s in targets))
     out: list[Finding] = []
@@ -520,7 +555,9 @@ async def check(ctx: CheckContext) -> Section:
         if authorization is not None:
             out.append(authorization)
     predictions = tuple(p for p, _ in results)
-    facts = AlignmentFacts(domain, policy.aspf, policy.adkim, policy.policy, predictions)
+    facts = AlignmentFacts(
+        domain, policy.aspf, policy.adkim, policy.policy, predictions, tenant_domain=tenant
+    )
     return Section(tuple(out), facts)
 
 
