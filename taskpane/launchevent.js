@@ -25,14 +25,15 @@
     verdictMaxAgeMs: 10 * 60 * 1000,
   };
 
-  // Finding id → whether a failed finding of it stops the message. A DMARC failure under
-  // p=none is delivered (a warning): only quarantine or reject (critical) blocks.
+  // Finding id → the lowest severity of a failure that stops the message. A DMARC failure
+  // under p=none is delivered (a warning): only quarantine or reject (critical) blocks.
   var BLOCKING = {
-    "recipient.domain_missing": function () { return true; },
-    "recipient.no_mail": function () { return true; },
-    "recipient.possible_typo": function () { return true; },
-    "dmarc.will_fail": function (f) { return f.severity === "critical"; },
+    "recipient.domain_missing": "info",
+    "recipient.no_mail": "info",
+    "recipient.possible_typo": "info",
+    "dmarc.will_fail": "critical",
   };
+  var RANK = { info: 0, warning: 1, critical: 2 };
 
   var TEXT = {
     title: "SendReady found a problem that will stop this message:",
@@ -66,30 +67,6 @@
       } catch (e) {
         resolve(null);
       }
-    });
-  }
-
-  function withTimeout(promise, ms, fallback) {
-    return new Promise(function (resolve) {
-      var done = false;
-      var timer = setTimeout(function () {
-        done = true;
-        resolve(fallback);
-      }, ms);
-      promise.then(
-        function (value) {
-          if (!done) {
-            clearTimeout(timer);
-            resolve(value);
-          }
-        },
-        function () {
-          if (!done) {
-            clearTimeout(timer);
-            resolve(fallback);
-          }
-        }
-      );
     });
   }
 
@@ -231,7 +208,8 @@
     var findings = (report && report.findings) || [];
     for (var i = 0; i < findings.length; i++) {
       var f = findings[i];
-      if (f.status === "fail" && BLOCKING.hasOwnProperty(f.id) && BLOCKING[f.id](f)) problems.push(f);
+      var least = BLOCKING.hasOwnProperty(f.id) ? RANK[BLOCKING[f.id]] : 3;
+      if (f.status === "fail" && RANK[f.severity] >= least) problems.push(f);
     }
     // One message per recipient domain: a typo says more than "does not exist".
     var bySubject = {};

@@ -4,9 +4,7 @@
 
 const READY_TIMEOUT_MS = 3000;
 
-function office() {
-  return typeof globalThis.Office === "undefined" ? null : globalThis.Office;
-}
+const office = () => globalThis.Office ?? null;
 
 /** Waits for Office.js; resolves {host, platform} or {host: null} outside Office. */
 export async function ready() {
@@ -23,23 +21,15 @@ export async function ready() {
 }
 
 /** True when the pane runs inside Outlook with a message open. */
-export function inOutlook(info) {
-  const O = office();
-  return Boolean(
-    info && info.host === "Outlook" && O && O.context && O.context.mailbox && O.context.mailbox.item,
-  );
-}
+export const inOutlook = (info) => info?.host === "Outlook" && Boolean(office()?.context?.mailbox?.item);
 
-function item() {
-  return office().context.mailbox.item;
-}
+const item = () => office().context.mailbox.item;
 
 function asPromise(call) {
   return new Promise((resolve) => {
     try {
       call((result) => {
-        const O = office();
-        const ok = result && result.status === (O.AsyncResultStatus?.Succeeded ?? "succeeded");
+        const ok = result?.status === (office().AsyncResultStatus?.Succeeded ?? "succeeded");
         resolve(ok ? result.value : null);
       });
     } catch {
@@ -48,22 +38,13 @@ function asPromise(call) {
   });
 }
 
-function addressOf(value) {
-  if (!value) return "";
-  if (typeof value === "string") return value;
-  return value.emailAddress || "";
-}
+const addressOf = (value) => (typeof value === "string" ? value : value?.emailAddress || "");
 
 /** The From address: compose mode reads it asynchronously, read mode has it as a value. */
 export async function readFrom() {
-  const current = item();
-  const from = current.from;
-  if (from && typeof from.getAsync === "function") {
-    return addressOf(await asPromise((cb) => from.getAsync(cb)));
-  }
-  if (from) return addressOf(from);
-  const profile = office().context.mailbox.userProfile;
-  return profile ? profile.emailAddress || "" : "";
+  const { from } = item();
+  if (typeof from?.getAsync === "function") return addressOf(await asPromise((cb) => from.getAsync(cb)));
+  return addressOf(from || office().context.mailbox.userProfile);
 }
 
 /** To, Cc and Bcc addresses, deduplicated, in order. */
@@ -77,18 +58,13 @@ export async function readRecipients() {
         : Promise.resolve(field),
     ),
   );
-  const seen = new Set();
-  const out = [];
-  for (const list of lists) {
-    for (const entry of list || []) {
-      const address = addressOf(entry).trim();
-      if (address && !seen.has(address.toLowerCase())) {
-        seen.add(address.toLowerCase());
-        out.push(address);
-      }
-    }
+  // Keyed by the lower-cased address: the first spelling of each is kept, in order.
+  const seen = new Map();
+  for (const entry of lists.flatMap((list) => list || [])) {
+    const address = addressOf(entry).trim();
+    if (address && !seen.has(address.toLowerCase())) seen.set(address.toLowerCase(), address);
   }
-  return out;
+  return [...seen.values()];
 }
 
 const UNSUBSCRIBE = ["List-Unsubscribe", "List-Unsubscribe-Post"];
@@ -126,11 +102,8 @@ export function onItemChanged(callback) {
 
 /** Is Office's theme dark? null when Office gives no theme (then the browser's is used). */
 export function officeThemeIsDark() {
-  const O = office();
-  const theme = O && O.context && O.context.officeTheme;
-  if (!theme || !theme.bodyBackgroundColor) return null;
-  const hex = theme.bodyBackgroundColor.replace("#", "");
-  if (!/^[0-9a-f]{6}$/i.test(hex)) return null;
+  const hex = office()?.context?.officeTheme?.bodyBackgroundColor?.replace("#", "");
+  if (!/^[0-9a-f]{6}$/i.test(hex ?? "")) return null;
   const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
   return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5;
 }
@@ -138,7 +111,7 @@ export function officeThemeIsDark() {
 /** Whether the Office host (never a plain browser) supports a requirement set. */
 function supports(set, version) {
   try {
-    return Boolean(office()?.context.mailbox && office().context.requirements.isSetSupported(set, version));
+    return Boolean(office()?.context?.mailbox && office().context.requirements.isSetSupported(set, version));
   } catch {
     return false;
   }
@@ -148,10 +121,7 @@ function supports(set, version) {
 export const supportsNestedAppAuth = () => supports("NestedAppAuth", "1.1");
 
 /** Whether an Office host offers the dialog API (it does not outside Office). */
-export function hasOfficeDialog() {
-  const O = office();
-  return Boolean(O && O.context && O.context.ui && O.context.mailbox);
-}
+export const hasOfficeDialog = () => Boolean(office()?.context?.ui && office().context.mailbox);
 
 /**
  * Opens the sign-in page in an Office dialog (the fallback where NAA is missing) and
@@ -161,14 +131,10 @@ export function hasOfficeDialog() {
 export function openDialog(url) {
   const O = office();
   return new Promise((resolve, reject) => {
-    if (!O || !O.context || !O.context.ui) {
-      reject({ code: "unsupported" });
-      return;
-    }
+    if (!O?.context?.ui) return reject({ code: "unsupported" });
     O.context.ui.displayDialogAsync(url, { height: 60, width: 30 }, (result) => {
       if (result.status !== O.AsyncResultStatus.Succeeded) {
-        reject({ code: "dialog_failed", message: result.error && result.error.message });
-        return;
+        return reject({ code: "dialog_failed", message: result.error?.message });
       }
       const dialog = result.value;
       dialog.addEventHandler(O.EventType.DialogMessageReceived, (arg) => {
@@ -183,7 +149,4 @@ export function openDialog(url) {
 }
 
 /** From inside the dialog page: hands the result to the pane. */
-export function messageParent(text) {
-  const O = office();
-  O.context.ui.messageParent(text);
-}
+export const messageParent = (text) => office().context.ui.messageParent(text);

@@ -85,14 +85,10 @@ export function renderVerdict(container, state) {
 /** Text with `code spans` as <code> elements, each followed by a copy button. */
 function richText(text, onCopy) {
   const fragment = document.createDocumentFragment();
-  const parts = String(text).split(/`([^`]+)`/);
-  parts.forEach((part, index) => {
-    if (index % 2 === 0) {
-      if (part) fragment.append(document.createTextNode(part));
-      return;
-    }
-    fragment.append(el("code", { text: part }));
-    if (onCopy) fragment.append(copyButton(part, onCopy));
+  // Odd parts are the code spans.
+  String(text).split(/`([^`]+)`/).forEach((part, index) => {
+    if (index % 2 === 0) fragment.append(part);
+    else fragment.append(el("code", { text: part }), ...(onCopy ? [copyButton(part, onCopy)] : []));
   });
   return fragment;
 }
@@ -124,26 +120,30 @@ function statusIcon(status, label = t(STATUS_TEXT[status] || "statusUnknown")) {
   return el("span", { class: "status", role: "img", "aria-label": label, text: STATUS_ICON[status] });
 }
 
-/** Records to publish, each with a copy button; a FILE shows its URL and copies its body. */
-function records(list, onCopy) {
-  return el(
-    "ul",
-    { class: "records" },
-    ...list.map((r) =>
-      el(
-        "li",
-        { "data-type": r.type },
-        el("span", { class: "record-type", text: r.ttl ? t("recordTtl", { type: r.type, ttl: r.ttl }) : r.type }),
-        el("code", { text: r.name }),
-        r.type === "FILE" ? null : el("code", { class: "record-value", text: r.value }),
-        onCopy ? copyButton(r.value, onCopy, `${r.type} ${r.name}`) : null,
-        r.note ? el("span", { class: "record-note", text: r.note }) : null,
-      ),
-    ),
-  );
+const recordKey = (r) => `${r.type}\u0000${r.name}\u0000${r.value}`;
+
+/** Records to publish, each with a copy button; a FILE shows its URL and its body. A record
+ * already shown under an earlier finding of the list (seen) is named, not repeated. */
+function records(list, onCopy, seen) {
+  const item = (r) => {
+    const again = seen.has(recordKey(r));
+    seen.add(recordKey(r));
+    return el(
+      "li",
+      { "data-type": r.type },
+      el("span", { class: "record-type", text: r.ttl && r.type !== "FILE" ? t("recordTtl", r) : r.type }),
+      el("code", { text: r.name }),
+      again
+        ? el("span", { class: "record-note", text: t("recordAbove") })
+        : el(r.type === "FILE" ? "pre" : "code", { class: "record-value", text: r.value }),
+      onCopy && !again ? copyButton(r.value, onCopy, `${r.type} ${r.name}`) : null,
+      r.note && !again ? el("span", { class: "record-note", text: r.note }) : null,
+    );
+  };
+  return el("ul", { class: "records" }, ...list.map(item));
 }
 
-export function renderFinding(finding, { onCopy } = {}) {
+export function renderFinding(finding, { onCopy, seen = new Set() } = {}) {
   const { status: state, severity: level } = finding;
   const severity = t(SEVERITY_TEXT[level] || "severityInfo");
   const status = t(STATUS_TEXT[state] || "statusUnknown");
@@ -164,7 +164,7 @@ export function renderFinding(finding, { onCopy } = {}) {
     finding.fix
       ? el("div", { class: "fix" }, el("span", { class: "fix-label", text: `${t("fixLabel")}: ` }), richText(finding.fix, onCopy))
       : null,
-    finding.records?.length ? records(finding.records, onCopy) : null,
+    finding.records?.length ? records(finding.records, onCopy, seen) : null,
     finding.spec ? el("p", { class: "spec", text: `${t("specLabel")}: ${finding.spec} · ${finding.id}` }) : null,
   );
   const attrs = { "data-id": finding.id, "data-status": state, "data-subject": finding.subject };
@@ -172,7 +172,8 @@ export function renderFinding(finding, { onCopy } = {}) {
 }
 
 function findingList(findings, options) {
-  return el("ul", { class: "findings" }, ...sortFindings(findings).map((f) => renderFinding(f, options)));
+  const shown = { ...options, seen: new Set() };
+  return el("ul", { class: "findings" }, ...sortFindings(findings).map((f) => renderFinding(f, shown)));
 }
 
 /** Marks a group as waiting for its answer. */
@@ -227,7 +228,7 @@ export function renderRecipients(body, findings, options = {}) {
   for (const f of findings) byDomain.set(f.subject, [...(byDomain.get(f.subject) || []), f]);
   for (const [domain, list] of byDomain) {
     const worst = verdict(list).level;
-    const addresses = list.find((f) => f.data && Array.isArray(f.data.recipients));
+    const addresses = list.find((f) => Array.isArray(f.data?.recipients));
     const heading = el(
       "h3",
       { class: `recipient-domain recipient-domain--${worst}` },
@@ -242,11 +243,8 @@ export function renderRecipients(body, findings, options = {}) {
 
 export function renderError(container, error, { onRetry } = {}) {
   clear(container);
-  if (!error) {
-    container.hidden = true;
-    return;
-  }
-  container.hidden = false;
+  container.hidden = !error;
+  if (!error) return;
   container.dataset.kind = error.kind;
   container.append(el("p", { text: errorText(error) }));
   if (onRetry) {

@@ -44,6 +44,7 @@ export const STRINGS = {
   statusNotCheckable: "Cannot be checked",
   uncertainMark: "?",
   recordTtl: "{type} · TTL {ttl}",
+  recordAbove: "the same record as above",
   severityCritical: "Critical",
   severityWarning: "Warning",
   severityInfo: "Note",

@@ -39,9 +39,8 @@ function translate() {
 }
 
 async function applyTheme() {
-  const officeDark = office.officeThemeIsDark();
   const dark =
-    officeDark ?? Boolean(globalThis.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches);
+    office.officeThemeIsDark() ?? Boolean(globalThis.matchMedia?.("(prefers-color-scheme: dark)").matches);
   document.documentElement.dataset.theme = dark ? "dark" : "light";
   try {
     const [{ setTheme }, tokens] = await Promise.all([
@@ -77,7 +76,7 @@ function asError(error) {
     return error.code === "declined" ? { kind: "declined" } : { kind: "signin", reason: error.reason };
   }
   if (error instanceof ApiError) return { kind: error.kind, reason: error.reason, status: error.status };
-  return { kind: "unexpected", reason: String(error && error.message ? error.message : error) };
+  return { kind: "unexpected", reason: String(error?.message || error) };
 }
 
 const SENDER_GROUPS = ["sender", "requirements", "path"];
@@ -170,12 +169,7 @@ export async function run(from, recipients, headers = null) {
   }
 }
 
-function splitRecipients(text) {
-  return text
-    .split(/[\s,;]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+const splitRecipients = (text) => text.split(/[\s,;]+/).filter(Boolean);
 
 function startStandalone() {
   document.body.dataset.mode = "standalone";
