@@ -366,3 +366,28 @@ def test_worker_stops_warm_on_sigterm(tmp_path: Path, redis_url: str) -> None:
             proc.kill()
             proc.wait()
         connection.close()
+
+
+def test_a_pool_of_worker_processes_runs_the_scan_and_exits_in_burst_mode(
+    settings: Settings, store: Store, tmp_path: Path, redis_url: str, dns_server: KnotServer
+) -> None:
+    connection = Redis.from_url(redis_url)
+    scan_id = enqueue_scan(store, scan_queue(connection), DOMAINS, settings=settings,
+                           probe_smtp=False)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update(
+        SENDREADY_DNS_SERVERS=dns_server.nameserver,
+        SENDREADY_REDIS_URL=redis_url,
+        SENDREADY_INSTANCE_PATH=str(tmp_path),
+        SENDREADY_CHECK_BUDGET="3",
+        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
+    )
+    done = subprocess.run(
+        [SENDREADY, "worker", "--processes", "2", "--burst"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    connection.close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    view = store.scan(scan_id)
+    assert view is not None and view.state == "done"
+    assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
