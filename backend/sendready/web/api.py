@@ -13,7 +13,7 @@ import requests
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from ..auth.graph import proxy_addresses
+from ..auth.graph import TenantDomains, organization_domains, proxy_addresses
 from ..auth.msal_client import ServiceAuthError
 from ..auth.tokens import Principal
 from ..checks.requirements import HEADER_NAMES
@@ -198,6 +198,42 @@ def with_mailbox(svc: Services, check: CheckRequest, principal: Principal | None
     return dataclasses.replace(check, mailbox=mailbox, own_addresses=own)
 
 
+def _graph_tenant(svc: Services, principal: Principal) -> TenantDomains | None:
+    """The caller's tenant domains from Graph /organization on behalf of the user (User.Read,
+    the permission the pane already has); None when that fails, for whatever reason."""
+    if svc.broker is None:
+        return None
+    try:
+        scopes = [f"{svc.settings.graph_url}/User.Read"]
+        token = svc.broker.on_behalf_of(principal.token, scopes)
+        return organization_domains(svc.session, svc.settings.graph_url, token)
+    except (ServiceAuthError, requests.RequestException, ValueError) as exc:
+        log.warning("tenant domains unavailable: %s", type(exc).__name__)
+        return None
+
+
+def with_tenant_domain(
+    svc: Services, check: CheckRequest, principal: Principal | None
+) -> CheckRequest:
+    """Fill the tenant's initial domain for a signed-in caller whose tenant has verified the
+    checked domain (or a parent of it), so Microsoft 365's DKIM CNAMEs and signing domain can
+    be named. Looked up once per tenant per day (TenantDomainCache); a failure leaves it None
+    and never blocks the check."""
+    if principal is None or svc.broker is None or check.tenant_domain is not None:
+        return check
+    tenant = svc.tenants.get(principal.tid, svc.redis, lambda: _graph_tenant(svc, principal))
+    if tenant is None or tenant.initial is None or not tenant.covers(check.domain):
+        return check
+    return dataclasses.replace(check, tenant_domain=tenant.initial)
+
+
+def report_key(check: CheckRequest) -> str:
+    """The report cache's key: the domain, and the tenant domain when the report was built
+    with one, because its records point into that tenant and no other tenant may see them
+    ("|" never occurs in a domain name)."""
+    return f"{check.domain}|{check.tenant_domain}" if check.tenant_domain else check.domain
+
+
 def _send_as(check: CheckRequest) -> bool:
     return bool(check.mailbox and check.address and check.address.lower() != check.mailbox)
 
@@ -231,13 +267,14 @@ def make_blueprint(
             token = svc.broker.on_behalf_of(principal.token, [svc.settings.smtp_send_scope])
             check = dataclasses.replace(check, oauth_token=token)
         check = with_mailbox(svc, check, _principal())
+        check = with_tenant_domain(svc, check, _principal())
         report = svc.run(check)
         body = _encode(report)
         # Only a plain check of the domain stands for "the domain's latest report"; a Send
         # As verdict is about one user, never shown to another.
         plain = check.headers is None and check.oauth_token is None and not _send_as(check)
         if plain and not check.recipients and not check.selectors:
-            svc.cache.put(check.domain, body)
+            svc.cache.put(report_key(check), body)
         return Response(body, mimetype="application/json")
 
     @bp.get("/domains/<path:name>")
@@ -247,14 +284,15 @@ def make_blueprint(
             domain = normalize_domain(name)
         except InvalidInput as exc:
             raise Problem(422, str(exc), field="domain", reason="invalid_domain") from None
-        body = svc.cache.get(domain)
+        check = with_tenant_domain(svc, CheckRequest(domain=domain), _principal())
+        body = svc.cache.get(report_key(check))
         svc.metrics.cache_lookup(body is not None)
         state = "hit"
         if body is None:
             state = "miss"
             with limited():
-                body = _encode(svc.run(CheckRequest(domain=domain)))
-            svc.cache.put(domain, body)
+                body = _encode(svc.run(check))
+            svc.cache.put(report_key(check), body)
         response = Response(body, mimetype="application/json")
         response.headers["X-Cache"] = state
         return response
