@@ -249,18 +249,12 @@ def test_a_removed_dmarc_record_is_highlighted_as_a_regression(
     assert missing["before"] <= missing["now"] and missing["severity"] in ("critical", "warning")
 
 
-def test_a_tenant_scan_lists_the_verified_domains_through_graph(
+def test_a_tenant_scan_lists_the_admins_tenants_verified_domains_through_graph(
     dns_server: KnotServer, tmp_path: Path, issuer: FakeIssuer, pki: Pki
 ) -> None:
     issuer.domains = [("scan-good.test", True), ("unverified.test", False)]
-    settings = admin_settings(
-        dns_server,
-        tmp_path,
-        issuer,
-        pki,
-        client_secret=API_SECRET,
-        authority=f"{issuer.base}/{TENANT}",
-    )
+    # A multi-tenant API: the client-credentials token is asked of the admin's own tenant.
+    settings = admin_settings(dns_server, tmp_path, issuer, pki, client_secret=API_SECRET)
     tenant_app = create_app(settings)
     try:
         client = tenant_app.test_client()

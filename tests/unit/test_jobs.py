@@ -9,7 +9,7 @@ from rq.job import validate_job_id
 
 from sendready.config import Settings
 from sendready.jobs import JOB_MARGIN, due_day, job_id, job_timeout, parse_schedule
-from sendready.web.admin import is_admin
+from sendready.web.admin import is_admin, tenant_authority
 
 
 def test_job_id_is_deterministic_per_scan_and_domain_and_valid_for_rq() -> None:
@@ -59,3 +59,16 @@ def test_admin_claim_is_the_app_role_or_an_administrator_directory_role(
     claims: dict[str, object], admin: bool
 ) -> None:
     assert is_admin(claims) is admin
+
+
+@pytest.mark.parametrize(
+    "authority",
+    [
+        "https://login.microsoftonline.com/organizations",
+        "https://login.microsoftonline.com/organizations/",
+        "https://login.microsoftonline.com/99999999-8888-4777-8666-555555555555",
+    ],
+)
+def test_a_tenant_scan_asks_the_admins_own_tenant_for_its_app_only_token(authority: str) -> None:
+    tenant = "11111111-2222-4333-8444-555555555555"
+    assert tenant_authority(authority, tenant) == f"https://login.microsoftonline.com/{tenant}"

@@ -20,14 +20,17 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, Flask, Response, current_app, g, request, send_file
 
+from ..auth.msal_client import TokenBroker
 from ..auth.tokens import Principal
+from ..config import Settings
 from ..dns import InvalidInput, normalize_domain
 from .api import _body, services
 from .problems import Problem
@@ -73,6 +76,9 @@ class AdminServices:
     queue: Any | None  # an rq.Queue when Redis is configured
     embedded: ThreadPoolExecutor | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: One MSAL client per tenant whose domains were listed (client credentials need the
+    #: tenant's own authority; MSAL caches each one's app-only token).
+    brokers: dict[str, TokenBroker] = field(default_factory=dict)
 
 
 def register(app: Flask) -> None:
@@ -277,7 +283,7 @@ def make_blueprint() -> Blueprint:
     def create_scan() -> Response:
         principal = _require_admin()
         asked = parse_scan_request(_body())
-        names = asked.domains if asked.domains is not None else _tenant_domains()
+        names = asked.domains if asked.domains is not None else _tenant_domains(principal)
         tenant = principal.tid if principal is not None else None
         kind = "tenant" if asked.domains is None else "manual"
         scan_id = start_scan(admin_services(), names, tenant, kind, probe_smtp=asked.probe_smtp)
@@ -352,7 +358,8 @@ def _scan(scan_id: str) -> ScanView:
     return view
 
 
-def _tenant_domains() -> list[str]:
+def _tenant_domains(principal: Principal | None) -> list[str]:
+    """The verified domains of the caller's tenant (development mode: the configured one)."""
     svc = services()
     if svc.broker is None:
         raise Problem(
@@ -364,10 +371,35 @@ def _tenant_domains() -> list[str]:
         )
     from ..scan import tenant_domains
 
-    names = list(tenant_domains(svc.settings, svc.broker))
+    settings, broker = svc.settings, svc.broker
+    if principal is not None:
+        settings, broker = _tenant_broker(admin_services(), principal.tid)
+    names = list(tenant_domains(settings, broker))
     if not names:
         raise Problem(422, "the tenant has no verified domains", reason="no_domains")
     return names
+
+
+MAX_BROKERS = 256
+
+
+def tenant_authority(authority: str, tenant: str) -> str:
+    """``authority`` with its last path segment (organizations, common, an id) = ``tenant``."""
+    parts = urlsplit(authority)
+    base = parts.path.rstrip("/").rpartition("/")[0]
+    return parts._replace(path=f"{base}/{tenant}").geturl()
+
+
+def _tenant_broker(admin: AdminServices, tenant: str) -> tuple[Settings, TokenBroker]:
+    svc = services()
+    settings = replace(svc.settings, authority=tenant_authority(svc.settings.authority, tenant))
+    with admin.lock:
+        broker = admin.brokers.get(tenant)
+        if broker is None:
+            if len(admin.brokers) >= MAX_BROKERS:
+                admin.brokers.clear()
+            broker = admin.brokers[tenant] = TokenBroker(settings, svc.session)
+    return settings, broker
 
 
 def start_scan(
