@@ -373,6 +373,7 @@ def run_schedule(
     domains: Callable[[], Sequence[str]],
     now: datetime | None = None,
     *,
+    tenant: str | None = None,
     settings: Settings | None = None,
 ) -> str | None:
     """Enqueue today's scheduled tenant scan if it is due and nobody did yet.
@@ -388,7 +389,7 @@ def run_schedule(
         return None
     try:
         names = list(domains())
-        scan_id = enqueue_scan(store, queue, names, None, "scheduled", settings=settings)
+        scan_id = enqueue_scan(store, queue, names, tenant, "scheduled", settings=settings)
     except Exception:
         queue.connection.delete(key)  # let another worker (or the next tick) try again
         raise

@@ -13,9 +13,11 @@ import threading
 from collections.abc import Sequence
 from datetime import time
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from redis import Redis
 
+from .auth.tokens import GUID
 from .config import Settings
 
 log = logging.getLogger("sendready.worker")
@@ -61,6 +63,9 @@ def cmd_worker(args: argparse.Namespace, out: IO[str]) -> int:
             at = parse_schedule(args.schedule)
         except ValueError as exc:
             raise UsageError(f"--schedule: {exc}") from None
+        problem = schedule_problem(settings)
+        if problem:
+            raise UsageError(f"--schedule: {problem}")
     configure_logging(settings.log_level)
     _log_rq_as_json()
     connection = Redis.from_url(settings.redis_url)
@@ -79,6 +84,24 @@ def cmd_worker(args: argparse.Namespace, out: IO[str]) -> int:
     finally:
         stop.set()
     return EXIT_OK
+
+
+def schedule_tenant(settings: Settings) -> str | None:
+    """The tenant id the daily scan lists: the last path segment of SENDREADY_AUTHORITY."""
+    segment = urlsplit(settings.authority).path.rstrip("/").rpartition("/")[2].lower()
+    return segment if GUID.match(segment) else None
+
+
+def schedule_problem(settings: Settings) -> str:
+    """Why the daily tenant scan cannot list the tenant's domains, or "" when it can."""
+    if not settings.client_id or not (settings.client_secret or settings.client_cert):
+        return (
+            "listing the tenant's domains needs SENDREADY_CLIENT_ID and a client secret or "
+            "certificate (the Domain.Read.All application permission)"
+        )
+    if schedule_tenant(settings) is None:
+        return "SENDREADY_AUTHORITY must name the tenant (https://login.microsoftonline.com/<id>)"
+    return ""
 
 
 def _log_rq_as_json() -> None:
@@ -118,8 +141,17 @@ def _start_schedule(
     queue = Queue(queue_name, connection=connection)
     broker = TokenBroker(settings, make_session(settings), MemoryTokenStore())
 
+    tenant = schedule_tenant(settings)
+
     def tick() -> None:
-        run_schedule(store, queue, at, lambda: tenant_domains(settings, broker), settings=settings)
+        run_schedule(
+            store,
+            queue,
+            at,
+            lambda: tenant_domains(settings, broker),
+            tenant=tenant,
+            settings=settings,
+        )
 
     thread = threading.Thread(
         target=schedule_loop, args=(stop, tick), name="sendready-schedule", daemon=True

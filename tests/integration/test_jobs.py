@@ -47,6 +47,7 @@ from sendready.jobs import (
 from sendready.scan import scan_domain
 from sendready.store import Store, open_store
 from tests.conftest import NET, wait_until
+from tests.fixtures.issuer import TENANT
 from tests.fixtures.knot import KnotServer
 from tests.servers.tiny_dns import TinyDns
 
@@ -303,7 +304,9 @@ def test_the_daily_scan_is_enqueued_once_by_one_of_many_workers(
     lock = threading.Lock()
 
     def one_worker() -> None:
-        scan = run_schedule(store, queue, at, lambda: DOMAINS, noon, settings=ctx.settings)
+        scan = run_schedule(
+            store, queue, at, lambda: DOMAINS, noon, tenant=TENANT, settings=ctx.settings
+        )
         with lock:
             made.append(scan)
 
@@ -316,6 +319,7 @@ def test_the_daily_scan_is_enqueued_once_by_one_of_many_workers(
     assert len(scans) == 1 and len(made) == 4
     view = store.scan(scans[0])
     assert view is not None and view.kind == "scheduled" and list(view.domains) == DOMAINS
+    assert view.tenant == TENANT  # so the tenant's admins see it on the admin page
     next_day = datetime(2026, 12, 4, 6, 1, tzinfo=UTC)
     assert run_schedule(store, queue, at, lambda: DOMAINS, next_day, settings=ctx.settings)
 

@@ -10,6 +10,7 @@ from rq.job import validate_job_id
 from sendready.config import Settings
 from sendready.jobs import JOB_MARGIN, due_day, job_id, job_timeout, parse_schedule
 from sendready.web.admin import is_admin, tenant_authority
+from sendready.worker_cli import schedule_problem, schedule_tenant
 
 
 def test_job_id_is_deterministic_per_scan_and_domain_and_valid_for_rq() -> None:
@@ -72,3 +73,15 @@ def test_admin_claim_is_the_app_role_or_an_administrator_directory_role(
 def test_a_tenant_scan_asks_the_admins_own_tenant_for_its_app_only_token(authority: str) -> None:
     tenant = "11111111-2222-4333-8444-555555555555"
     assert tenant_authority(authority, tenant) == f"https://login.microsoftonline.com/{tenant}"
+
+
+def test_the_daily_scan_needs_an_app_secret_and_an_authority_naming_the_tenant() -> None:
+    tenant = "11111111-2222-4333-8444-555555555555"
+    ready = Settings(
+        client_id="c", client_secret="s", authority=f"https://login.microsoftonline.com/{tenant}"
+    )
+    assert schedule_problem(ready) == "" and schedule_tenant(ready) == tenant
+    assert "client secret" in schedule_problem(Settings(client_id="c"))
+    multi = Settings(client_id="c", client_secret="s")  # .../organizations
+    assert "must name the tenant" in schedule_problem(multi)
+    assert schedule_tenant(multi) is None
