@@ -77,6 +77,16 @@ def _denied(status: int) -> ServiceAuthError:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TenantListing:
+    """The tenant's verified domains (lower-case, each once, in Graph's order) and the one
+    Graph marks ``isInitial`` (``<tenant>.onmicrosoft.com``): every check of a tenant scan
+    gets it, so Microsoft 365's DKIM CNAMEs and signing domain can be named."""
+
+    domains: tuple[str, ...]
+    initial: str | None
+
+
 def tenant_domains(
     settings: Settings,
     broker: TokenBroker,
@@ -84,7 +94,19 @@ def tenant_domains(
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """The tenant's verified domains, lower-case, each once, in Graph's order.
+    """The tenant's verified domains, lower-case, each once, in Graph's order (see
+    :func:`tenant_listing`, which also gives the initial domain)."""
+    return list(tenant_listing(settings, broker, session=session, sleep=sleep).domains)
+
+
+def tenant_listing(
+    settings: Settings,
+    broker: TokenBroker,
+    *,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TenantListing:
+    """The tenant's verified domains and its initial domain.
 
     An app-only token for ``<graph_url>/.default`` (client credentials) reads
     ``/v1.0/domains``; ``@odata.nextLink`` is followed only to the origin of graph_url, so
@@ -95,19 +117,22 @@ def tenant_domains(
     http = session or make_session(settings)
     url: str | None = f"{settings.graph_url}/v1.0/domains"
     domains: dict[str, None] = {}
+    initial: str | None = None
     pages = 0
     while url is not None:
         pages += 1
         if pages > MAX_PAGES:
             raise _graph_error(f"more than {MAX_PAGES} pages of domains")
         page = _graph_page(http, url, token, sleep)
-        for name in _verified(page.get("value")):
+        for name, is_initial in _verified(page.get("value")):
             domains[name] = None
+            if is_initial and initial is None:
+                initial = name
         if len(domains) > MAX_DOMAINS:
             raise _graph_error(f"more than {MAX_DOMAINS} domains")
         url = _next_link(page.get("@odata.nextLink"), settings.graph_url)
     log.info("Graph listed %d verified domains", len(domains))
-    return list(domains)
+    return TenantListing(tuple(domains), initial)
 
 
 def _graph_error(detail: str, status: int = 502) -> ServiceAuthError:
@@ -168,18 +193,21 @@ def _retry_after(value: str | None) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def _verified(value: object) -> list[str]:
-    """The verified domain names of one page; malformed entries are skipped, not fatal."""
+def _verified(value: object) -> list[tuple[str, bool]]:
+    """The verified domain names of one page, each with whether it is the initial domain;
+    malformed entries are skipped, not fatal."""
     if not isinstance(value, list):
         raise _graph_error("the domain list has no value array")
-    names: list[str] = []
+    names: list[tuple[str, bool]] = []
     for entry in value:
         if not isinstance(entry, dict) or entry.get("isVerified") is not True:
             continue
         try:
-            names.append(normalize_domain(str(entry.get("id", ""))))
+            name = normalize_domain(str(entry.get("id", "")))
         except InvalidInput as exc:
             log.warning("Graph listed a domain that is not a valid name: %s", exc)
+            continue
+        names.append((name, entry.get("isInitial") is True))
     return names
 
 
@@ -207,14 +235,23 @@ def _origin(url: str) -> str:
 
 
 def scan_domain(
-    engine: Engine, domain: str, settings: Settings, *, probe_smtp: bool = True
+    engine: Engine,
+    domain: str,
+    settings: Settings,
+    *,
+    probe_smtp: bool = True,
+    tenant_domain: str | None = None,
 ) -> Report:
-    """One sender-domain check as ``sendready check DOMAIN`` runs it.
+    """One sender-domain check as ``sendready check DOMAIN [--tenant-domain NAME]`` runs it.
 
     The engine bounds each check by the budget; the extra bound here is the backstop that
     keeps one stuck domain from holding a scan's thread for ever (it raises TimeoutError).
     """
-    request = CheckRequest(domain=normalize_domain(domain), probe_smtp=probe_smtp)
+    request = CheckRequest(
+        domain=normalize_domain(domain),
+        probe_smtp=probe_smtp,
+        tenant_domain=normalize_domain(tenant_domain) if tenant_domain else None,
+    )
     limit = settings.check_budget + CHECK_GRACE
     return engine.call(_bounded(engine.run(request), limit))
 
@@ -260,11 +297,14 @@ def run_scan(
     on_progress: Callable[[Progress], None] | None = None,
     probe_smtp: bool = True,
     engine: Engine | None = None,
+    tenant_domain: str | None = None,
 ) -> ScanResult:
     """Create a scan of ``domains``, check and store every one, and report regressions.
 
     Domains are validated first (InvalidInput names the bad one); the webhook settings too
     (ConfigError), so a scan never runs only to find it cannot deliver its result.
+    ``tenant_domain`` is the Microsoft 365 tenant's initial domain (TenantListing.initial),
+    given to every domain's check.
     """
     names = list(dict.fromkeys(normalize_domain(d) for d in domains))
     if not names:
@@ -272,6 +312,7 @@ def run_scan(
     if len(names) > MAX_DOMAINS:
         raise InvalidInput(f"{len(names)} domains; a scan holds at most {MAX_DOMAINS}")
     _check_concurrency(concurrency)
+    initial = normalize_domain(tenant_domain) if tenant_domain else None
     if settings.webhook_url:
         webhook_target(settings)
     scan_id = store.create_scan(tenant, names, kind)
@@ -283,6 +324,7 @@ def run_scan(
         on_progress=on_progress,
         probe_smtp=probe_smtp,
         engine=engine,
+        tenant_domain=initial,
     )
 
 
@@ -295,9 +337,11 @@ def execute_scan(
     on_progress: Callable[[Progress], None] | None = None,
     probe_smtp: bool = True,
     engine: Engine | None = None,
+    tenant_domain: str | None = None,
 ) -> ScanResult:
     """Run a scan the store already holds; domains it already has a result for are skipped,
-    so running it again after a crash finishes it without checking anything twice."""
+    so running it again after a crash finishes it without checking anything twice.
+    ``tenant_domain`` is given to every domain's check (see run_scan)."""
     _check_concurrency(concurrency)
     started = time.monotonic()
     view = store.scan(scan_id)
@@ -308,10 +352,9 @@ def execute_scan(
     store.start_scan(scan_id)
     own_engine = engine is None
     runner = engine or Engine(settings)
+    checks = _Checks(runner, settings, probe_smtp, tenant_domain)
     try:
-        _check_all(
-            scan_id, pending, store, settings, runner, concurrency, probe_smtp, on_progress, view
-        )
+        _check_all(scan_id, pending, store, checks, concurrency, on_progress, view)
     finally:
         if own_engine:
             runner.close()
@@ -337,14 +380,31 @@ def _check_concurrency(concurrency: int) -> None:
         raise InvalidInput("concurrency must be between 1 and 256")
 
 
+@dataclass(frozen=True, slots=True)
+class _Checks:
+    """How each domain of one scan is checked: the engine and the request options."""
+
+    engine: Engine
+    settings: Settings
+    probe_smtp: bool
+    tenant_domain: str | None
+
+    def run(self, domain: str) -> Report:
+        return scan_domain(
+            self.engine,
+            domain,
+            self.settings,
+            probe_smtp=self.probe_smtp,
+            tenant_domain=self.tenant_domain,
+        )
+
+
 def _check_all(
     scan_id: str,
     pending: Sequence[str],
     store: Store,
-    settings: Settings,
-    engine: Engine,
+    checks: _Checks,
     concurrency: int,
-    probe_smtp: bool,
     on_progress: Callable[[Progress], None] | None,
     view: ScanView,
 ) -> None:
@@ -352,9 +412,7 @@ def _check_all(
     the calling thread, as they arrive. One domain's failure is recorded, never raised."""
     done = len(view.domains) - len(pending)
     with ThreadPoolExecutor(max(1, min(concurrency, len(pending) or 1))) as pool:
-        futures: dict[Future[Report], str] = {
-            pool.submit(scan_domain, engine, d, settings, probe_smtp=probe_smtp): d for d in pending
-        }
+        futures: dict[Future[Report], str] = {pool.submit(checks.run, d): d for d in pending}
         for future in as_completed(futures):
             domain = futures[future]
             report: Report | None = None

@@ -21,7 +21,7 @@ from .config import Settings
 from .dns import InvalidInput, normalize_domain
 
 if TYPE_CHECKING:
-    from .scan import Progress, ScanResult
+    from .scan import Progress, ScanResult, TenantListing
     from .store import Regression, ScanView, StoredReport
 
 #: Lines of a --file read at most (a scan holds at most scan.MAX_DOMAINS domains anyway).
@@ -41,6 +41,12 @@ def register(subparsers: Any) -> None:
         "authority's tenant",
     )
     scan.add_argument("--file", metavar="FILE", help="domains to check, one a line (- for stdin)")
+    scan.add_argument(
+        "--tenant-domain",
+        metavar="NAME",
+        help="the Microsoft 365 tenant's initial domain (contoso.onmicrosoft.com), for the DKIM "
+        "CNAMEs; --tenant learns it from Graph",
+    )
     scan.add_argument("--concurrency", type=int, default=8, help="domains checked at once")
     scan.add_argument(
         "--no-smtp", dest="probe_smtp", action="store_false", help="skip the SMTP probes"
@@ -64,7 +70,7 @@ def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
 
     if not 1 <= args.concurrency <= 256:
         raise UsageError("--concurrency must be between 1 and 256")
-    settings, tenant, domains = _what_to_scan(args)
+    settings, tenant, domains, initial = _what_to_scan(args)
     # Opened first, so a wrong --output path is a usage error before anything is checked.
     target = _open_output(args.output) if args.output else out
     try:
@@ -79,6 +85,7 @@ def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
                 kind="tenant" if tenant is not None else "manual",
                 on_progress=_progress_printer(sys.stderr),
                 probe_smtp=args.probe_smtp,
+                tenant_domain=initial,
             )
             reports = store.scan_reports(result.scan_id)
             view = store.scan(result.scan_id)
@@ -95,25 +102,30 @@ def cmd_scan(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK if clean else EXIT_CRITICAL
 
 
-def _what_to_scan(args: argparse.Namespace) -> tuple[Settings, str | None, list[str]]:
-    """The settings, the tenant (for --tenant) and the validated domains to check."""
+def _what_to_scan(
+    args: argparse.Namespace,
+) -> tuple[Settings, str | None, list[str], str | None]:
+    """The settings, the tenant (for --tenant), the validated domains to check and the
+    tenant's initial domain (--tenant-domain, else what Graph marks initial for --tenant)."""
     sources = (bool(args.domains), args.file is not None, args.tenant is not None)
     if sum(sources) != 1:
         raise UsageError("name the domains: DOMAIN..., --file FILE or --tenant (exactly one)")
     settings = _settings(args)
     tenant: str | None = None
+    initial = _domain(args.tenant_domain, "--tenant-domain") if args.tenant_domain else None
     if args.tenant is not None:
         if not settings.client_id:
             raise UsageError("--tenant needs SENDREADY_CLIENT_ID (the app registration)")
         settings, tenant = _tenant_settings(settings, args.tenant)
-        domains = _tenant_domains(settings)
+        listing = _tenant_listing(settings)
+        domains, initial = list(listing.domains), initial or listing.initial
     elif args.file:
         domains = _read_file(args.file)
     else:
         domains = [_domain(d, "DOMAIN") for d in args.domains]
     if not domains:
         raise UsageError("no domains to check")
-    return settings, tenant, domains
+    return settings, tenant, domains, initial
 
 
 def _open_output(path: str) -> IO[str]:
@@ -179,10 +191,10 @@ def _tenant_settings(settings: Settings, tenant_id: str) -> tuple[Settings, str]
     return replace(settings, authority=authority), tenant
 
 
-def _tenant_domains(settings: Settings) -> list[str]:
+def _tenant_listing(settings: Settings) -> TenantListing:
     from .auth.http import make_session
     from .auth.msal_client import ServiceAuthError, TokenBroker
-    from .scan import tenant_domains
+    from .scan import tenant_listing
 
     session = make_session(settings)
     try:
@@ -190,7 +202,7 @@ def _tenant_domains(settings: Settings) -> list[str]:
     except ValueError as exc:
         raise UsageError(f"--tenant: {exc}") from None
     try:
-        return tenant_domains(settings, broker, session=session)
+        return tenant_listing(settings, broker, session=session)
     except ServiceAuthError as exc:
         raise UsageError(f"--tenant: {exc.title}: {exc.detail}") from None
 

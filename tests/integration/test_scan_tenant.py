@@ -1,11 +1,14 @@
 """The tenant's domains from Graph `/domains` through real MSAL (client credentials) against
 the Entra-like issuer over HTTPS: paging, the verified filter, the permission error, the
-throttling retry, and a nextLink to a foreign origin refused."""
+throttling retry, a nextLink to a foreign origin refused, and the initial domain learned
+alongside and given to every check of a scan (over Knot, stored in SQLite)."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +16,12 @@ import pytest
 from sendready.auth.http import BoundedSession, make_session
 from sendready.auth.msal_client import ServiceAuthError, TokenBroker
 from sendready.config import Settings
-from sendready.scan import tenant_domains
-from tests.conftest import Pki, addr
+from sendready.dns import parse_nameservers
+from sendready.scan import TenantListing, run_scan, tenant_domains, tenant_listing
+from sendready.store import open_store
+from tests.conftest import NET, Pki, addr
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
+from tests.fixtures.knot import KnotServer
 from tests.servers.fake_issuer import FakeIssuer
 
 DOMAINS = [
@@ -34,6 +40,7 @@ def graph(issuer: FakeIssuer) -> Iterator[FakeIssuer]:
     issuer.domains = list(DOMAINS)
     yield issuer
     issuer.domains = []
+    issuer.domains_initial = ""
     issuer.domains_page_size = 2
     issuer.domains_next_base = ""
     issuer.domains_throttled = 0
@@ -136,3 +143,58 @@ def test_a_graph_that_does_not_answer_times_out_with_a_clear_error(
     with pytest.raises(ServiceAuthError, match="did not answer in time") as caught:
         tenant_domains(settings, broker, session=session)
     assert caught.value.status == 504
+
+
+# -- the initial domain ------------------------------------------------------------------
+
+
+def listing_of(issuer: FakeIssuer, pki: Pki) -> TenantListing:
+    settings = settings_for(issuer, pki)
+    session = make_session(settings)
+    return tenant_listing(settings, TokenBroker(settings, session), session=session)
+
+
+def test_the_initial_domain_is_learned_with_the_domains(graph: FakeIssuer, pki: Pki) -> None:
+    graph.domains_initial = "contoso.onmicrosoft.test"
+    listing = listing_of(graph, pki)
+    assert listing.domains == ("contoso.test", "fabrikam.test", "contoso.onmicrosoft.test")
+    assert listing.initial == "contoso.onmicrosoft.test"
+    graph.domains_initial = ""
+    assert listing_of(graph, pki).initial is None
+
+
+def test_a_tenant_scan_gives_every_check_the_initial_domain(
+    graph: FakeIssuer, pki: Pki, dns_server: KnotServer, tmp_path: Path
+) -> None:
+    tenant = "fix-tenant.onmicrosoft.test"
+    graph.domains = [("fix-dkim.test", True), (tenant, True)]
+    graph.domains_initial = tenant
+    listing = listing_of(graph, pki)
+    settings = Settings(
+        dns_servers=parse_nameservers(dns_server.nameserver),
+        allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
+        instance_path=str(tmp_path),
+        provider_aliases={"outlook.com": "outlook.test", "onmicrosoft.com": "onmicrosoft.test"},
+    )
+    store = open_store(settings)
+    try:
+        result = run_scan(
+            listing.domains,
+            store=store,
+            settings=settings,
+            tenant=TENANT,
+            kind="tenant",
+            probe_smtp=False,
+            tenant_domain=listing.initial,
+        )
+        reports = {r.domain: r.report for r in store.scan_reports(result.scan_id)}
+    finally:
+        store.close()
+    assert set(reports) == {"fix-dkim.test", tenant}
+    (missing,) = [f for f in reports["fix-dkim.test"]["findings"] if f["id"] == "dkim.missing"]
+    assert [r["value"] for r in missing["records"]] == [
+        f"selector1-fix-dkim-test._domainkey.{tenant}",
+        f"selector2-fix-dkim-test._domainkey.{tenant}",
+    ]
+    for report in reports.values():
+        assert report["facts"]["alignment"]["tenant_domain"] == tenant
