@@ -6,6 +6,7 @@ The page's CSP (no inline script) must not block anything."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -15,16 +16,20 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import sync_playwright
-from tests.conftest import NET, addr
+from tests.conftest import NET, ROOT, Pki, addr
+from tests.fixtures.issuer import API_CLIENT_ID, TENANT
 from tests.fixtures.knot import ZONES, KnotServer
+from tests.servers.fake_issuer import FakeIssuer
 from werkzeug.serving import make_server
 
 from sendready.config import Settings
 from sendready.dns import parse_nameservers
 from sendready.web import create_app
 
-HOST, PORT = addr(83), 8083
+HOST, PORT, SIGNED_PORT = addr(83), 8083, 8084
 BASE = f"http://{HOST}:{PORT}"
+SIGNED_BASE = f"http://{HOST}:{SIGNED_PORT}"
+SITE = ROOT / "tests" / "site"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
@@ -38,23 +43,47 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def service(dns_server: KnotServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    settings = Settings(
-        dns_servers=parse_nameservers(dns_server.nameserver),
-        allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
-        instance_path=str(tmp_path_factory.mktemp("admin-page")),
-        check_budget=3.0,
-        listen=f"{HOST}:{PORT}",  # loopback without a client id: development mode
-    )
+def serve(port: int, settings: Settings) -> Iterator[Flask]:
     app = create_app(settings)
-    server = make_server(HOST, PORT, app, threaded=True)
+    server = make_server(HOST, port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield app
     server.shutdown()
     thread.join(10)
     app.extensions["sendready"].engine.close()
+
+
+def page_settings(dns_server: KnotServer, folder: Path, **extra: Any) -> Settings:
+    return Settings(
+        dns_servers=parse_nameservers(dns_server.nameserver),
+        allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
+        instance_path=str(folder),
+        check_budget=3.0,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def service(dns_server: KnotServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    # loopback without a client id: development mode
+    folder = tmp_path_factory.mktemp("admin-page")
+    yield from serve(PORT, page_settings(dns_server, folder, listen=f"{HOST}:{PORT}"))
+
+
+@pytest.fixture(scope="module")
+def signed_service(
+    dns_server: KnotServer, issuer: FakeIssuer, pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    folder = tmp_path_factory.mktemp("admin-page-signed")
+    settings = page_settings(
+        dns_server,
+        folder,
+        client_id=API_CLIENT_ID,
+        authority=f"{issuer.base}/organizations",
+        auth_ca_file=pki.ca,
+    )
+    yield from serve(SIGNED_PORT, settings)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +112,60 @@ def page(browser: Any, service: Flask, problems: list[str]) -> Iterator[Any]:
     )
     yield opened
     opened.close()
+
+
+def signed_page(browser: Any, token: str, problems: list[str]) -> Any:
+    """The page on the signed-in service, MSAL.js stubbed at its boundary to hand out
+    ``token`` (tests/site/msal-stub.js, as the pane's tests do)."""
+    opened = browser.new_page()
+    opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    opened.add_init_script(f"window.__SENDREADY_STUB__ = {json.dumps({'msal': {'token': token}})};")
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url == f"{SIGNED_BASE}/vendor/msal/msal-browser.min.js":
+            r.fulfill(path=str(SITE / "msal-stub.js"), content_type="text/javascript")
+        elif url.startswith(SIGNED_BASE + "/"):
+            r.continue_()
+        else:
+            r.abort()
+
+    opened.route("**/*", route)
+    return opened
+
+
+def test_an_admin_signs_in_and_scans(
+    browser: Any, signed_service: Flask, issuer: FakeIssuer, problems: list[str]
+) -> None:
+    token = issuer.mint(issuer.user_claims(TENANT, API_CLIENT_ID, roles=["SendReady.Admin"]))
+    page = signed_page(browser, token, problems)
+    try:
+        page.goto(SIGNED_BASE + "/admin/")
+        page.wait_for_selector("#signin:not([hidden])")
+        page.click("#signin")
+        page.wait_for_selector("#signin[hidden]", state="attached")
+        start_scan(page, ["scan-good.test"])
+        assert page.locator("#reports tbody tr").count() == 1
+        calls = page.evaluate("() => window.__msal.calls.map(c => c.call)")
+        assert "acquireTokenPopup" in calls
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_a_signed_in_user_who_is_not_an_admin_is_told_so(
+    browser: Any, signed_service: Flask, issuer: FakeIssuer, problems: list[str]
+) -> None:
+    page = signed_page(browser, issuer.mint(issuer.user_claims(TENANT, API_CLIENT_ID)), problems)
+    try:
+        page.goto(SIGNED_BASE + "/admin/")
+        page.click("#signin")
+        page.wait_for_function(
+            "() => /admins only/.test(document.querySelector('#message').textContent)"
+        )
+        assert page.locator("#message.error").count() == 1
+    finally:
+        page.close()
 
 
 def start_scan(page: Any, domains: list[str]) -> None:

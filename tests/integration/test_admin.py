@@ -316,7 +316,12 @@ def test_the_page_is_plain_html_with_a_strict_csp_and_no_inline_script(
     assert "frame-ancestors 'none'" in csp
     html = page.get_data(as_text=True)
     assert '<script type="module" src="/admin/admin.js"></script>' in html
-    assert html.count("<script") == 1  # that one, with a src: nothing inline
+    assert '<script src="/vendor/msal/msal-browser.min.js"></script>' in html
+    assert html.count("<script") == html.count("<script src=") + html.count(
+        '<script type="module" src='
+    )  # every script has a src: nothing inline
+    assert f'content="{API_CLIENT_ID}"' in html  # MSAL.js signs in to this API
+    assert "connect-src 'self' https://" in csp
     script = client.get("/admin/admin.js")
     assert script.status_code == 200 and script.mimetype == "text/javascript"
     assert "innerHTML" not in script.get_data(as_text=True)  # API values are set as text

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -53,18 +54,26 @@ MAX_SCAN_DOMAINS = 2_000
 MAX_LISTED_SCANS = 200
 SCAN_ID = re.compile(r"^[0-9a-f]{32}$")
 
-PAGE_CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
+
+def page_csp(authority: str) -> str:
+    """The page's policy: its own scripts only; MSAL.js may talk to (and frame) Entra ID."""
+    parts = urlsplit(authority)
+    entra = f"{parts.scheme}://{parts.netloc}"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"connect-src 'self' {entra}",
+            f"frame-src {entra}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
 ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
 
 
@@ -258,8 +267,15 @@ def make_blueprint() -> Blueprint:
 
     @bp.get("/admin/")
     def page() -> Response:
-        response = send_file(STATIC / "index.html", mimetype="text/html", max_age=0)
-        response.headers["Content-Security-Policy"] = PAGE_CSP
+        settings = services().settings
+        text = (STATIC / "index.html").read_text(encoding="utf-8")
+        for placeholder, value in (
+            ("__CLIENT_ID__", settings.client_id),
+            ("__AUTHORITY__", settings.authority),
+        ):
+            text = text.replace(placeholder, escape(value, quote=True))
+        response = Response(text, mimetype="text/html")
+        response.headers["Content-Security-Policy"] = page_csp(settings.authority)
         response.headers["Cache-Control"] = "no-cache"
         return response
 

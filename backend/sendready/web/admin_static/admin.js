@@ -1,6 +1,6 @@
-// The admin page: lists scans, starts one, follows its progress, highlights regressions.
-// Plain DOM, no inline script (the page's CSP allows only 'self'); every value from the
-// API is set as text, never as HTML.
+// The admin page: signs the admin in, lists scans, starts one, follows its progress,
+// highlights regressions. Plain DOM, no inline script (the page's CSP allows only 'self');
+// every value from the API is set as text, never as HTML.
 
 const API = "/api/v1/admin/scans";
 const POLL_MS = 1500;
@@ -8,18 +8,69 @@ let selected = null;
 let timer = null;
 
 const $ = (id) => document.getElementById(id);
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
 
-function headers() {
-  const token = $("token").value.trim();
-  sessionStorage.setItem("sendready-admin-token", token);
+// -- sign-in: MSAL.js (the service's pinned bundle), a popup the first time ----------------
+// Without a client id the service runs in development mode on loopback: no token at all.
+
+const clientId = meta("sendready-client-id");
+const authority = meta("sendready-authority");
+const scopes = [`api://${clientId}/access_as_user`];
+let msalApp = null;
+let account = null;
+let accessToken = null;
+
+class SignInNeeded extends Error {}
+
+async function app() {
+  if (!msalApp) {
+    msalApp = await globalThis.msal.createStandardPublicClientApplication({
+      auth: { clientId, authority, redirectUri: globalThis.location.origin },
+      cache: { cacheLocation: "sessionStorage" },
+    });
+    account = msalApp.getAllAccounts()[0] || null;
+  }
+  return msalApp;
+}
+
+async function token() {
+  if (!clientId) return null;
+  const client = await app();
+  if (account) {
+    try {
+      accessToken = (await client.acquireTokenSilent({ scopes, account })).accessToken;
+    } catch (error) {
+      if (!accessToken) throw new SignInNeeded(error.message);
+    }
+  }
+  if (!accessToken) throw new SignInNeeded("sign in to use the admin page");
+  return accessToken;
+}
+
+async function signIn() {
+  try {
+    const result = await (await app()).acquireTokenPopup({ scopes });
+    accessToken = result.accessToken;
+    account = result.account || account;
+    $("signin").hidden = true;
+    $("account").textContent = account?.username ? `Signed in as ${account.username}.` : "Signed in.";
+    await refresh();
+  } catch (error) {
+    say(`Sign-in failed: ${error.message}`, true);
+  }
+}
+
+async function headers() {
   const h = { Accept: "application/json" };
-  if (token) h.Authorization = `Bearer ${token}`;
+  const bearer = await token();
+  if (bearer) h.Authorization = `Bearer ${bearer}`;
   return h;
 }
 
 async function call(url, options = {}) {
-  const response = await fetch(url, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
+  const response = await fetch(url, { ...options, headers: { ...(await headers()), ...(options.headers || {}) } });
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) accessToken = null;
   if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
   return body;
 }
@@ -52,7 +103,7 @@ function exportLinks(td, id) {
 async function download(event, url, name) {
   event.preventDefault();
   try {
-    const response = await fetch(url, { headers: headers() });
+    const response = await fetch(url, { headers: await headers() });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
@@ -134,6 +185,11 @@ async function refresh() {
     await listScans();
     if (selected && (await showScan(selected))) timer = setTimeout(refresh, POLL_MS);
   } catch (error) {
+    if (error instanceof SignInNeeded) {
+      $("signin").hidden = false;
+      $("account").textContent = "Sign in with an admin account of your tenant.";
+      return;
+    }
     say(error.message, true);
   }
 }
@@ -160,7 +216,8 @@ async function start(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("token").value = sessionStorage.getItem("sendready-admin-token") || "";
   $("start").addEventListener("submit", start);
+  $("signin").addEventListener("click", signIn);
+  if (!clientId) $("account").textContent = "Development mode: sign-in is off (loopback only).";
   refresh();
 });
