@@ -26,6 +26,7 @@ from sendready.jobs import QUEUE, JobContext, job_id, make_worker, scan_queue, u
 from sendready.scan import scan_domain
 from sendready.store import open_store
 from sendready.web import create_app
+from sendready.web.admin import MAX_ACTIVE_SCANS
 from tests.conftest import NET, Pki
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, OTHER_TENANT, TENANT
 from tests.fixtures.knot import ZONES, KnotServer
@@ -327,3 +328,25 @@ def test_the_page_is_plain_html_with_a_strict_csp_and_no_inline_script(
     assert "innerHTML" not in script.get_data(as_text=True)  # API values are set as text
     assert client.get("/admin/admin.css").mimetype == "text/css"
     assert client.get("/admin/index.py").status_code == 404
+
+
+def test_a_tenant_may_have_only_a_few_scans_queued_at_once(
+    dns_server: KnotServer, tmp_path: Path, issuer: FakeIssuer, pki: Pki, redis_url: str
+) -> None:
+    settings = admin_settings(dns_server, tmp_path, issuer, pki, redis_url=redis_url)
+    queued_app = create_app(settings)  # no worker runs: every scan stays queued
+    try:
+        client, headers = queued_app.test_client(), admin(issuer)
+        body = {"domains": ["scan-good.test"]}
+        for _ in range(MAX_ACTIVE_SCANS):
+            scan = client.post(API, headers=headers, json=body)
+            assert scan.status_code == 202
+        progress = client.get(f"{API}/{scan.get_json()['id']}", headers=headers).get_json()
+        assert progress["complete"] is False and progress["reports"] == []
+        refused = client.post(API, headers=headers, json=body)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+        assert refused.get_json()["reason"] == "too_many_scans"
+        other = client.post(API, headers=admin(issuer, OTHER_TENANT), json=body)
+        assert other.status_code == 202  # another tenant's queue is its own
+    finally:
+        queued_app.extensions["sendready"].engine.close()

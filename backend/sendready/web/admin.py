@@ -52,6 +52,8 @@ ADMIN_DIRECTORY_ROLES = frozenset(
 #: Domains one POST may list (a tenant scan takes what Graph lists, bounded by scan.py).
 MAX_SCAN_DOMAINS = 2_000
 MAX_LISTED_SCANS = 200
+MAX_ACTIVE_SCANS = 3
+FINISHED = ("done", "partial")
 SCAN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -299,8 +301,9 @@ def make_blueprint() -> Blueprint:
     def create_scan() -> Response:
         principal = _require_admin()
         asked = parse_scan_request(_body())
-        names = asked.domains if asked.domains is not None else _tenant_domains(principal)
         tenant = principal.tid if principal is not None else None
+        _refuse_too_many(admin_services().store, tenant)
+        names = asked.domains if asked.domains is not None else _tenant_domains(principal)
         kind = "tenant" if asked.domains is None else "manual"
         scan_id = start_scan(admin_services(), names, tenant, kind, probe_smtp=asked.probe_smtp)
         view = admin_services().store.scan(scan_id)
@@ -312,6 +315,12 @@ def make_blueprint() -> Blueprint:
     @bp.get("/api/v1/admin/scans/<scan_id>")
     def get_scan(scan_id: str) -> Response:
         view = _scan(scan_id)
+        body = scan_json(view)
+        if view.state not in FINISHED:
+            # Polled every second or two while it runs: progress only. The reports (each a
+            # whole Report document) and the regressions are read once it has finished.
+            body.update(complete=False, summary={}, regressions=[], reports=[])
+            return _json(body)
         store = admin_services().store
         reports = store.scan_reports(view.id)
         regressions = [
@@ -326,8 +335,8 @@ def make_blueprint() -> Blueprint:
             }
             for r in store.regressions(view.id)
         ]
-        body = scan_json(view)
         body.update(
+            complete=True,
             summary=summary_json(reports),
             regressions=regressions,
             reports=[report_row(r) for r in reports],
@@ -353,6 +362,20 @@ def make_blueprint() -> Blueprint:
         return _download(text, "application/json", f"sendready-scan-{view.id}.json")
 
     return bp
+
+
+def _refuse_too_many(store: Store, tenant: str | None) -> None:
+    """At most MAX_ACTIVE_SCANS queued or running scans per tenant: a bound on what one
+    admin (or a stuck script) can put on the queue."""
+    active = [v for v in store.scans(tenant=tenant, limit=50) if v.state not in FINISHED]
+    if len(active) >= MAX_ACTIVE_SCANS:
+        raise Problem(
+            429,
+            f"{len(active)} scans of this tenant are queued or running; start another when "
+            "one has finished",
+            reason="too_many_scans",
+            headers={"Retry-After": "60"},
+        )
 
 
 def _limit() -> int:

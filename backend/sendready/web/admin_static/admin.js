@@ -158,7 +158,7 @@ async function showScan(id) {
   if (!scan.regressions.length) {
     const li = document.createElement("li");
     li.className = "none";
-    li.textContent = scan.state === "running" || scan.state === "queued" ? "None so far." : "None.";
+    li.textContent = scan.complete ? "None." : "Shown when the scan has finished.";
     list.append(li);
   }
   const tbody = $("reports").querySelector("tbody");
