@@ -35,8 +35,9 @@ OTHER = "other-tenant.onmicrosoft.test"
 def service(backend: Backend, issuer: FakeIssuer) -> Iterator[Backend]:
     """The service as a multi-tenant app (authority ``organizations``, like a production
     registration that any tenant consents to): the session backend's environment, its own
-    gunicorn on 127.x.y.84:8084, stopped by PID."""
-    host, port = addr(84), 8084
+    gunicorn on the backend's address (the browser tests reach only that one) on port 8086,
+    stopped by PID."""
+    host, port = addr(80), 8086
     env = dict(backend.env)
     env.update(
         SENDREADY_AUTHORITY=f"{issuer.base}/organizations",
