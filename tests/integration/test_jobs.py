@@ -6,6 +6,7 @@ enqueued by one worker of many."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,9 @@ from sendready.jobs import (
 )
 from sendready.scan import scan_domain
 from sendready.store import Store, open_store
-from tests.conftest import NET, wait_until
+from tests.conftest import NET, addr, wait_until
 from tests.fixtures.issuer import TENANT
-from tests.fixtures.knot import KnotServer
+from tests.fixtures.knot import ZONES, KnotServer
 from tests.servers.tiny_dns import TinyDns
 
 DOMAINS = ["m365-good.test", "google.test", "sendgrid.test"]
@@ -395,3 +397,63 @@ def test_a_pool_of_worker_processes_runs_the_scan_and_exits_in_burst_mode(
     view = store.scan(scan_id)
     assert view is not None and view.state == "done"
     assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
+
+
+# -- the regressions webhook, for real -------------------------------------------------
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[bytes]]]:
+    """A webhook receiver on loopback that records every body it is sent."""
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((addr(72), 8097), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{addr(72)}:8097/hooks/sendready", bodies
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def test_the_last_job_posts_the_scans_regressions_to_the_webhook_once(
+    dns_server: KnotServer, tmp_path: Path, redis_url: str, hook: tuple[str, list[bytes]]
+) -> None:
+    url, bodies = hook
+    settings = job_settings(
+        dns_server.nameserver, tmp_path, redis_url, webhook_url=url, webhook_secret="s3cret"
+    )
+    ctx = JobContext.from_settings(settings)  # as a worker builds it: webhook and all
+    store = ctx.store
+    zone = (ZONES / "scan-drift.test.zone").read_text()
+    use_context(ctx)
+    try:
+        queue = scan_queue(ctx.redis)
+        enqueue_scan(store, queue, ["scan-drift.test"], settings=settings, probe_smtp=False)
+        work(ctx)
+        assert bodies == []  # nothing regressed: nothing sent
+        lines = [line for line in zone.splitlines() if not line.startswith("_dmarc")]
+        dns_server.publish("scan-drift.test", "\n".join(lines).replace("2026120301", "2026120332"))
+        ctx.engine.resolver.cache.clear()
+        second = enqueue_scan(store, queue, ["scan-drift.test"], settings=settings,
+                              probe_smtp=False)  # fmt: skip
+        work(ctx)
+        for _ in range(3):  # other jobs that also see the scan complete
+            complete_if_done(ctx, second)
+        assert len(bodies) == 1
+        sent = json.loads(bodies[0])
+        assert sent["scan"] == second
+        assert any(r["finding_id"] == "dmarc.missing" for r in sent["regressions"])
+    finally:
+        use_context(None)
+        dns_server.publish("scan-drift.test", zone.replace("2026120301", "2026120333"))
+        ctx.close()
