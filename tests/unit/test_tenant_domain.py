@@ -1,8 +1,11 @@
 """The tenant's initial domain from hand-made inputs (no network): the fixes prefer the one the
 request carries, the alignment chain and facts name it, and Graph's verified domains say
-which From domains it applies to."""
+which From domains it applies to; the per-tenant cache keeps a hit a day, a failure ten
+minutes."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sendready import fixes
 from sendready.auth.graph import TenantDomains
@@ -18,6 +21,7 @@ from sendready.checks.dkim import DkimFacts, SelectorFacts
 from sendready.config import Settings
 from sendready.model import CheckRequest, Finding, Rule, Severity, Status
 from sendready.providers import catalog
+from sendready.web.services import TENANT_FAILURE_TTL, TENANT_TTL, TenantDomainCache
 
 D = "example.com"
 TENANT = "contoso.onmicrosoft.com"
@@ -95,3 +99,51 @@ def test_the_initial_domain_applies_to_verified_domains_and_their_subdomains() -
     assert tenant.covers(D) and tenant.covers(f"mail.{D}") and tenant.covers(TENANT)
     assert not tenant.covers("notexample.com") and not tenant.covers("com")
     assert not TenantDomains(None).covers(D)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_tenant_cache_keeps_a_hit_a_day_and_a_failure_ten_minutes() -> None:
+    clock, calls = Clock(), []
+    cache = TenantDomainCache(clock=clock)
+    found = TenantDomains(TENANT, frozenset({D}))
+
+    def graph(answer: TenantDomains | None) -> Callable[[], TenantDomains | None]:
+        def load() -> TenantDomains | None:
+            calls.append(answer)
+            return answer
+
+        return load
+
+    assert cache.get("t1", None, graph(found)) == found
+    clock.now = TENANT_TTL - 1
+    assert cache.get("t1", None, graph(None)) == found and len(calls) == 1
+    clock.now = TENANT_TTL + 1
+    assert cache.get("t1", None, graph(None)) is None and len(calls) == 2
+    clock.now += TENANT_FAILURE_TTL - 1
+    assert cache.get("t1", None, graph(found)) is None and len(calls) == 2
+    clock.now += 2
+    assert cache.get("t1", None, graph(found)) == found and len(calls) == 3
+    # Tenants are cached apart.
+    assert cache.get("t2", None, graph(None)) is None and len(calls) == 4
+
+
+def test_the_tenant_cache_is_bounded() -> None:
+    cache = TenantDomainCache(limit=2, clock=Clock())
+    for tid in ("a", "b", "c"):
+        cache.get(tid, None, lambda: TenantDomains(TENANT))
+    asked: list[str] = []
+
+    def ask(tid: str) -> TenantDomains | None:
+        asked.append(tid)
+        return None
+
+    cache.get("a", None, lambda: ask("a"))
+    cache.get("c", None, lambda: ask("c"))
+    assert asked == ["a"]  # the oldest was dropped, the newest kept
