@@ -28,7 +28,7 @@ from datetime import UTC, datetime, time, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from redis import Redis
+from redis import Redis, RedisError
 from rq import Callback, Queue, Retry, SimpleWorker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
@@ -95,9 +95,16 @@ def enqueue_scan(
     scan_id = store.create_scan(tenant, domains, kind)
     view = store.scan(scan_id)
     assert view is not None  # just created
-    enqueue_domains(
-        queue, scan_id, view.domains, settings or Settings.from_env(), probe_smtp=probe_smtp
-    )
+    try:
+        enqueue_domains(
+            queue, scan_id, view.domains, settings or Settings.from_env(), probe_smtp=probe_smtp
+        )
+    except RedisError:
+        # Nothing will run it: close it as failed rather than leave it queued for ever.
+        for domain in view.domains:
+            store.record_error(scan_id, domain, "could not be queued: Redis is unreachable")
+        store.finish_scan(scan_id)
+        raise
     return scan_id
 
 

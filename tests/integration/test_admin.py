@@ -27,7 +27,7 @@ from sendready.scan import scan_domain
 from sendready.store import open_store
 from sendready.web import create_app
 from sendready.web.admin import MAX_ACTIVE_SCANS
-from tests.conftest import NET, Pki
+from tests.conftest import NET, Pki, addr
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, OTHER_TENANT, TENANT
 from tests.fixtures.knot import ZONES, KnotServer
 from tests.servers.fake_issuer import FakeIssuer
@@ -350,3 +350,20 @@ def test_a_tenant_may_have_only_a_few_scans_queued_at_once(
         assert other.status_code == 202  # another tenant's queue is its own
     finally:
         queued_app.extensions["sendready"].engine.close()
+
+
+def test_with_the_queue_down_the_scan_is_refused_and_closed_not_left_queued(
+    dns_server: KnotServer, tmp_path: Path, issuer: FakeIssuer, pki: Pki
+) -> None:
+    nothing_there = f"redis://{addr(79)}:6399/0"  # no server listens here
+    settings = admin_settings(dns_server, tmp_path, issuer, pki, redis_url=nothing_there)
+    down = create_app(settings)
+    try:
+        client, headers = down.test_client(), admin(issuer)
+        response = client.post(API, headers=headers, json={"domains": ["scan-good.test"]})
+        assert response.status_code == 503
+        assert response.get_json()["reason"] == "queue_down"
+        (scan,) = client.get(API, headers=headers).get_json()["scans"]
+        assert scan["state"] == "partial" and "Redis" in scan["errors"]["scan-good.test"]
+    finally:
+        down.extensions["sendready"].engine.close()

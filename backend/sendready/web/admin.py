@@ -452,17 +452,25 @@ def start_scan(
     """Enqueue the scan for the workers, or run it in this process's scan thread."""
     settings = services().settings
     if admin.queue is not None:
+        from redis import RedisError
+
         from ..jobs import enqueue_scan
 
-        return enqueue_scan(
-            admin.store,
-            admin.queue,
-            domains,
-            tenant,
-            kind,
-            settings=settings,
-            probe_smtp=probe_smtp,
-        )
+        try:
+            return enqueue_scan(
+                admin.store,
+                admin.queue,
+                domains,
+                tenant,
+                kind,
+                settings=settings,
+                probe_smtp=probe_smtp,
+            )
+        except RedisError as exc:
+            log.error("the scan queue is unreachable: %s", type(exc).__name__)
+            raise Problem(
+                503, "the scan queue (Redis) is unreachable; try again later", reason="queue_down"
+            ) from None
     from ..scan import execute_scan
 
     scan_id = admin.store.create_scan(tenant, domains, kind)
