@@ -19,8 +19,8 @@ import pytest
 import redis
 import requests
 
-from sendready.auth.graph import initial_domain, organization_domains
-from sendready.web.services import TENANT_KEY
+from sendready.auth.graph import TenantDomains, initial_domain, organization_domains
+from sendready.web.services import TENANT_KEY, TenantDomainCache
 from tests.conftest import ROOT, Pki, addr, wait_until
 from tests.fixtures.backend import Backend
 from tests.fixtures.issuer import API_CLIENT_ID
@@ -222,3 +222,23 @@ def test_graph_organization_gives_the_initial_domain_to_a_user_read_token(
     assert initial_domain(http, graph, token) == TENANT
     issuer.organizations[tid] = [{"name": DOMAIN, "isInitial": False}]
     assert initial_domain(http, graph, token) is None
+
+
+def test_another_instance_reads_the_tenant_from_redis_without_graph(
+    service: Backend, issuer: FakeIssuer, http: requests.Session
+) -> None:
+    tid = tenant(issuer, TENANT, DOMAIN)
+    check(http, service, token_for(issuer, tid))
+    client = redis.Redis.from_url(service.env["SENDREADY_REDIS_URL"])
+    try:
+        elsewhere = TenantDomainCache()  # a fresh process's cache, sharing the Redis
+        found = elsewhere.get(tid, client, lambda: pytest.fail("Graph asked again"))
+    finally:
+        client.close()
+    assert found == TenantDomains(TENANT, frozenset({TENANT, DOMAIN}))
+
+
+def test_an_unreachable_redis_falls_back_to_graph() -> None:
+    down = redis.Redis(host=addr(63), port=1, socket_connect_timeout=0.5)
+    answer = TenantDomains(TENANT)
+    assert TenantDomainCache().get(str(uuid.uuid4()), down, lambda: answer) == answer
