@@ -397,12 +397,14 @@ def summarize(args: argparse.Namespace, runs: Sequence[Run], per_domain: float) 
     return "\n".join(lines)
 
 
-def details(args: argparse.Namespace, runs: Sequence[Run], per_domain: float) -> str:
-    load = os.getloadavg()
+def details(
+    args: argparse.Namespace, runs: Sequence[Run], per_domain: float, load_before: float
+) -> str:
     lines = [
         f"{len(runs)} runs at {args.delay:g} ms per DNS answer, SMTP probes off, "
-        f"{args.workers} `sendready worker --processes {args.processes}`, "
-        f"load average now {load[0]:.2f}:",
+        f"{args.workers} `sendready worker --processes {args.processes}`; 1-minute load "
+        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (other people's "
+        "work on this shared 2-core machine):",
     ]
     for number, run in enumerate(runs, 1):
         lines.append(
@@ -433,6 +435,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if shutil.which("redis-server") is None:
         raise BenchError("redis-server is not installed (scripts/install-deps.sh)")
     sys.path.insert(0, str(ROOT / "backend"))
+    load_before = os.getloadavg()[0]
     dns = start_dns(args.delay, args.domains + 2)
     workdir = Path(tempfile.mkdtemp(prefix="sendready-bench-scan-"))
     runs: list[Run] = []
@@ -452,7 +455,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     if not runs:
         raise BenchError("no run finished")
-    table, notes = summarize(args, runs, per_domain), details(args, runs, per_domain)
+    table, notes = summarize(args, runs, per_domain), details(args, runs, per_domain, load_before)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(table + "\n\n" + notes)
     RESULTS.mkdir(exist_ok=True)

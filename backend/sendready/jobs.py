@@ -182,7 +182,7 @@ class JobContext:
             settings=settings,
             engine=Engine(settings, resolver=resolver),
             store=open_store(settings),
-            redis=Redis.from_url(settings.redis_url),
+            redis=Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
             scan=scan_domain,
             notify=send_regressions,
         )
