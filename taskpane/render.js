@@ -125,7 +125,8 @@ const recordKey = (r) => `${r.type}\u0000${r.name}\u0000${r.value}`;
 /** Records to publish, each with a copy button; a FILE shows its URL and its body. A record
  * already shown under an earlier finding of the list (seen) is named, not repeated. */
 function records(list, onCopy, seen) {
-  const item = (r) => {
+  // Several records under one finding (DMARC's stages, two CNAMEs): the label says which.
+  const item = (r, i) => {
     const again = seen.has(recordKey(r));
     seen.add(recordKey(r));
     return el(
@@ -136,7 +137,9 @@ function records(list, onCopy, seen) {
       again
         ? el("span", { class: "record-note", text: t("recordAbove") })
         : el(r.type === "FILE" ? "pre" : "code", { class: "record-value", text: r.value }),
-      onCopy && !again ? copyButton(r.value, onCopy, `${r.type} ${r.name}`) : null,
+      onCopy && !again
+        ? copyButton(r.value, onCopy, `${list.length > 1 ? `${i + 1}/${list.length} ` : ""}${r.type} ${r.name}`)
+        : null,
       r.note && !again ? el("span", { class: "record-note", text: r.note }) : null,
     );
   };

@@ -79,10 +79,11 @@ def test_the_dkim_cnames_spf_and_dmarc_records_show_with_copy_buttons(signed_in:
         )
         for s in ("selector1", "selector2")
     ]
-    for record, selector in zip(dkim, ("selector1", "selector2"), strict=True):
+    for n, (record, selector) in enumerate(zip(dkim, ("selector1", "selector2"), strict=True)):
         assert record["value"] == record["copy"]
-        # The pane shortens a label to 40 characters; the selector keeps the two apart.
-        assert record["label"].startswith(f"Copy CNAME {selector}._domainkey.")
+        # The pane shortens a label to 40 characters; the position comes first, so a
+        # screen reader tells the records of one finding apart.
+        assert record["label"].startswith(f"Copy {n + 1}/2 CNAME {selector}._domainkey.")
 
     (spf,) = records_of(page, "spf.missing")
     assert (spf["type"], spf["name"]) == ("TXT", DOMAIN)
@@ -94,7 +95,7 @@ def test_the_dkim_cnames_spf_and_dmarc_records_show_with_copy_buttons(signed_in:
     assert [r["copy"].split("; ")[1] for r in dmarc] == ["p=none", "p=quarantine", "p=reject"]
     assert all(r["copy"] == r["value"] and r["copy"].startswith("v=DMARC1; ") for r in dmarc)
     assert all(f"rua=mailto:dmarc-reports@{DOMAIN}" in r["copy"] for r in dmarc)
-    assert all(r["label"] == f"Copy TXT _dmarc.{DOMAIN}" for r in dmarc)
+    assert [r["label"] for r in dmarc] == [f"Copy {n}/3 TXT _dmarc.{DOMAIN}" for n in (1, 2, 3)]
 
     first = page.locator('#sender-body li.finding[data-id="dkim.missing"] fluent-button.copy')
     first.first.click()
