@@ -48,9 +48,10 @@ from sendready.jobs import (
 )
 from sendready.scan import scan_domain
 from sendready.store import Store, open_store
-from tests.conftest import NET, addr, wait_until
-from tests.fixtures.issuer import TENANT
+from tests.conftest import NET, Pki, addr, wait_until
+from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
 from tests.fixtures.knot import ZONES, KnotServer
+from tests.servers.fake_issuer import FakeIssuer
 from tests.servers.tiny_dns import TinyDns
 
 DOMAINS = ["m365-good.test", "google.test", "sendgrid.test"]
@@ -457,3 +458,62 @@ def test_the_last_job_posts_the_scans_regressions_to_the_webhook_once(
         use_context(None)
         dns_server.publish("scan-drift.test", zone.replace("2026120301", "2026120333"))
         ctx.close()
+
+
+# -- sendready worker --schedule, end to end --------------------------------------------
+
+
+def test_worker_schedule_refuses_to_start_without_an_app_secret(
+    tmp_path: Path, redis_url: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update(SENDREADY_REDIS_URL=redis_url, SENDREADY_INSTANCE_PATH=str(tmp_path))
+    done = subprocess.run(
+        [SENDREADY, "worker", "--schedule", "06:00", "--burst"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--schedule" in done.stderr and "secret" in done.stderr
+
+
+def test_a_scheduled_worker_lists_the_tenant_through_graph_and_scans_it(
+    dns_server: KnotServer, tmp_path: Path, redis_url: str, issuer: FakeIssuer, pki: Pki
+) -> None:
+    issuer.domains = [("scan-good.test", True), ("unverified.test", False)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update(
+        SENDREADY_DNS_SERVERS=dns_server.nameserver,
+        SENDREADY_REDIS_URL=redis_url,
+        SENDREADY_INSTANCE_PATH=str(tmp_path),
+        SENDREADY_CHECK_BUDGET="3",
+        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
+        SENDREADY_CLIENT_ID=API_CLIENT_ID,
+        SENDREADY_CLIENT_SECRET=API_SECRET,
+        SENDREADY_AUTHORITY=f"{issuer.base}/{TENANT}",
+        SENDREADY_AUTH_CA_FILE=pki.ca,
+        SENDREADY_GRAPH_URL=f"{issuer.base}/graph",
+    )
+    store = open_store(job_settings(dns_server.nameserver, tmp_path, redis_url))
+    log = (tmp_path / "worker.log").open("w")
+    proc = subprocess.Popen(
+        [SENDREADY, "worker", "--schedule", "00:00"],  # due at once, whatever the time
+        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+
+        def scheduled_scan_done() -> bool:
+            return any(v.kind == "scheduled" and v.state == "done" for v in store.scans())
+
+        wait_until(scheduled_scan_done, 60, "the scheduled scan")
+        (view,) = store.scans()
+        assert view.tenant == TENANT and list(view.domains) == ["scan-good.test"]
+        assert reports_by_domain(store, view.id) == {"scan-good.test": 1}
+    finally:
+        issuer.domains = []
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        store.close()
