@@ -54,8 +54,10 @@ RETRIES = 2
 MAINTENANCE_INTERVAL = 5
 #: A worker's registration lifetime: it blocks on the queue for this minus 15 s at a time.
 WORKER_TTL = 20
-#: How long finished jobs and the once-only keys stay in Redis.
-KEEP_SECONDS = 7 * 24 * 3600
+#: How long finished jobs and the once-only keys stay in Redis (a 10,000-domain scan keeps
+#: about 10 MB there). Later, a re-enqueue would run a domain again, and the store would
+#: still keep one report per domain.
+KEEP_SECONDS = 24 * 3600
 FINISHED_KEY = "sendready:scan-finished:"
 STARTED_KEY = "sendready:scan-started:"
 TOTAL_KEY = "sendready:scan-total:"
