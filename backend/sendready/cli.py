@@ -262,11 +262,14 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
         "",
     ]
     order = {Status.FAIL: 0, Status.UNKNOWN: 1, Status.PASS: 2}
+    # A record that fixes several findings is printed in full once, then named by the
+    # finding it was printed under.
+    shown: dict[Record, str] = {}
     for area, findings in report.by_area().items():
         lines.append(paint(AREA_TITLES.get(area, area.upper()), "bold"))
         ranked = sorted(findings, key=lambda f: (order[f.status], -f.severity.rank))
         for finding in ranked:
-            lines.extend(_render_finding(finding, paint, width))
+            lines.extend(_render_finding(finding, paint, width, shown))
         lines.append("")
     summary = report.summary
     counts = ", ".join(
@@ -286,7 +289,9 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _render_finding(finding: Finding, paint: Callable[..., str], width: int) -> list[str]:
+def _render_finding(
+    finding: Finding, paint: Callable[..., str], width: int, shown: dict[Record, str]
+) -> list[str]:
     indent = " " * 6
     if finding.status is Status.PASS:
         head = paint("  ✓ ", "green") + finding.title
@@ -307,6 +312,15 @@ def _render_finding(finding: Finding, paint: Callable[..., str], width: int) -> 
             textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
         )
     for record in finding.records:
+        if record in shown:
+            lines.append(
+                " " * 6
+                + paint(f"{record.type:<5}", "bold", "blue")
+                + f" {record.name}  "
+                + paint(f"(the same record as under {shown[record]})", "dim")
+            )
+            continue
+        shown[record] = finding.id
         lines.extend(_render_record(record, paint, width))
     if finding.spec and finding.status is Status.FAIL:
         lines.append(paint(indent + f"({finding.id}; {finding.spec})", "dim"))
