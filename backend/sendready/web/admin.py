@@ -110,10 +110,17 @@ def admin_services() -> AdminServices:
         from ..store import open_store
 
         queue = None
-        if svc.settings.redis_url and svc.redis is not None:
+        if svc.settings.redis_url:
+            from redis import Redis
+
             from ..jobs import scan_queue
 
-            queue = scan_queue(svc.redis)
+            # Not the app's client: its half-second timeout suits cache lookups, not a
+            # pipeline that enqueues a few thousand jobs at once.
+            connection = Redis.from_url(
+                svc.settings.redis_url, socket_timeout=10, socket_connect_timeout=1
+            )
+            queue = scan_queue(connection)
         created = AdminServices(store=open_store(svc.settings), queue=queue)
         current_app.extensions[EXTENSION] = created
         return created
