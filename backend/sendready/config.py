@@ -147,6 +147,14 @@ class Settings:
     history_days: int = setting(
         90, _int(1, 3650), "Days a finished scan is kept in the history; older ones are pruned."
     )
+    scan_chunk: int = setting(
+        20, _int(1, 500), "Domains of a scan one queued job checks (`sendready worker`)."
+    )
+    scan_concurrency: int = setting(
+        16,
+        _int(1, 256),
+        "Domains one `sendready worker` process checks at once (a check mostly waits on DNS).",
+    )
     webhook_url: str = setting(
         "",
         _url,
