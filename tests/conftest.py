@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +39,16 @@ NET = os.environ.get("SENDREADY_TEST_NET", "127.0.10")
 def addr(last: int) -> str:
     """The address of one role of the address plan (TESTING.md §2)."""
     return f"{NET}.{last}"
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """End a server this test started: SIGTERM (its graceful shutdown), then SIGKILL."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "server") -> None:

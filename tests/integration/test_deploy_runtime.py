@@ -5,14 +5,13 @@ at start, and the image's HEALTHCHECK command (python -m sendready.healthcheck).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, addr, wait_until
+from tests.conftest import ROOT, addr, stop_process, wait_until
 
 PORT = 8000
 
@@ -71,12 +70,7 @@ def test_gunicorn_with_the_deploy_config_serves_plain_http_and_passes_the_health
         result = healthcheck(env)
         assert result.returncode == 0, result.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
         out.close()
     # Nothing listens any more: the same command reports the container unhealthy.
     down = healthcheck(env)

@@ -6,10 +6,6 @@ Each test uses tenant ids of its own, so the service's tenant cache starts empty
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +17,8 @@ import requests
 
 from sendready.auth.graph import TenantDomains, initial_domain, organization_domains
 from sendready.web.services import TENANT_KEY, TenantDomainCache
-from tests.conftest import ROOT, Pki, addr, wait_until
-from tests.fixtures.backend import Backend
+from tests.conftest import Pki, addr
+from tests.fixtures.backend import Backend, gunicorn
 from tests.fixtures.issuer import API_CLIENT_ID
 from tests.servers.fake_issuer import FakeIssuer
 
@@ -45,29 +41,8 @@ def service(backend: Backend, issuer: FakeIssuer) -> Iterator[Backend]:
         SENDREADY_PUBLIC_BASE_URL=f"https://{host}:{port}",
     )
     log_path = Path(backend.log).with_name("multi-tenant.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-b", f"{host}:{port}", "-w", "1",
-             "--threads", "4", "sendready.wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=log,
-        )  # fmt: skip
-
-        def answers() -> bool:
-            if proc.poll() is not None:
-                raise ProcessLookupError(log_path.read_text())
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-
-        try:
-            wait_until(answers, 30, "multi-tenant gunicorn")
-            yield Backend(f"http://{host}:{port}", str(log_path), env)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with gunicorn(env, host, port, log_path, "multi-tenant gunicorn") as served:
+        yield served
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ in the development mode, printing its URLs and the sign-in warning."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, addr, wait_until
+from tests.conftest import ROOT, addr, stop_process, wait_until
 
 PORT = 8443
 
@@ -71,12 +70,7 @@ def test_serve_runs_gunicorn_over_https_with_a_development_certificate(tmp_path:
         assert f"https://{host}:{PORT}/manifest.xml" in log
         assert "SIGN-IN IS OFF" in log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         out.close()
 
 
