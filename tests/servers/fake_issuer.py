@@ -168,12 +168,8 @@ class FakeIssuer:
         @app.get("/graph/v1.0/me")
         def me() -> Any:
             self._count("graph_me")
-            auth = request.headers.get("Authorization", "")
-            try:
-                claims = self._verify(
-                    auth.removeprefix("Bearer "), audience=f"{self.base}/graph", issuer=None
-                )
-            except jwt.PyJWTError:
+            claims = self._graph_claims()
+            if claims is None:
                 return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
             oid = claims["oid"]
             return jsonify(
@@ -185,12 +181,8 @@ class FakeIssuer:
         @app.get("/graph/v1.0/domains")
         def domains() -> Any:
             self._count("graph_domains")
-            auth = request.headers.get("Authorization", "")
-            try:
-                claims = self._verify(
-                    auth.removeprefix("Bearer "), audience=f"{self.base}/graph", issuer=None
-                )
-            except jwt.PyJWTError:
+            claims = self._graph_claims()
+            if claims is None:
                 return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
             if claims.get("idtyp") != "app" or "Domain.Read.All" not in claims.get("roles", []):
                 denied = {
@@ -217,12 +209,8 @@ class FakeIssuer:
         @app.get("/graph/v1.0/organization")
         def organization() -> Any:
             self._count("graph_organization")
-            auth = request.headers.get("Authorization", "")
-            try:
-                claims = self._verify(
-                    auth.removeprefix("Bearer "), audience=f"{self.base}/graph", issuer=None
-                )
-            except jwt.PyJWTError:
+            claims = self._graph_claims()
+            if claims is None:
                 return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
             if "User.Read" not in str(claims.get("scp", "")).split():
                 return jsonify(error={"code": "Authorization_RequestDenied"}), 403
@@ -250,6 +238,16 @@ class FakeIssuer:
         except jwt.PyJWTError:
             return False
         return bool(claims.get("iss") == client_id and claims.get("sub") == client_id)
+
+    def _graph_claims(self) -> dict[str, Any] | None:
+        """The claims of the request's bearer token for Graph, or None if it does not verify."""
+        auth = request.headers.get("Authorization", "")
+        try:
+            return self._verify(
+                auth.removeprefix("Bearer "), audience=f"{self.base}/graph", issuer=None
+            )
+        except jwt.PyJWTError:
+            return None
 
     def _verify(self, token: str, *, audience: Any, issuer: str | None) -> dict[str, Any]:
         kid = jwt.get_unverified_header(token).get("kid")
