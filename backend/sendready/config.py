@@ -153,7 +153,8 @@ class Settings:
     scan_concurrency: int = setting(
         16,
         _int(1, 256),
-        "Domains one `sendready worker` process checks at once (a check mostly waits on DNS).",
+        "Domains a scan job checks at once in a `sendready worker` (a check mostly waits on "
+        "DNS); each job carries the value of the process that queued the scan.",
     )
     webhook_url: str = setting(
         "",
