@@ -1,28 +1,36 @@
-"""Scans as RQ jobs on Redis: one job per domain, idempotent, finished by its last job.
+"""Scans as RQ jobs on Redis: one job per chunk of domains, idempotent, finished by its last job.
 
 The web tier only creates the scan and enqueues; `sendready worker` processes run the
-jobs. Each job id is derived from (scan, domain), so enqueueing a scan twice cannot queue a
-domain twice, and the store ignores a second report for the same domain of the same scan
-(a retried job), so a worker that dies after saving costs nothing. Whichever job sees the
-scan complete finishes it; ``finish_scan`` is idempotent, and a Redis ``SET NX`` key makes
-sure the regressions webhook fires once however many jobs race to the end.
+jobs. A scan's domains are cut into chunks of ``scan_chunk`` when it is first queued, and
+each chunk's job id is derived from (scan, chunk index) with the chunk's domains fixed in
+its arguments, so enqueueing a scan twice cannot queue a domain twice. A check mostly waits
+on DNS, so a job checks its chunk ``scan_concurrency`` domains at once (threads calling the
+worker's one engine) and stores each report as soon as its check completes.
+
+Progress is a Redis set of the scan's done domains, added to only after the store has the
+domain's report or error. A retried chunk checks only the domains that set lacks, and the
+store ignores a second report for the same domain of the same scan (a worker killed between
+its store write and that set's update costs one repeated check, never a second row).
+Whichever job sees the scan complete finishes it; ``finish_scan`` is idempotent, and a
+Redis ``SET NX`` key makes sure the regressions webhook fires once however many race.
 
 A worker killed mid-job leaves its job in RQ's StartedJobRegistry. ``ScanWorker`` gives
-that entry a lifetime of the job timeout plus a few seconds (a live job is killed at its
+that entry a lifetime of the job timeout plus a few seconds (a live job is stopped at its
 timeout, so an older entry is certainly abandoned) and runs RQ's registry maintenance every
 few seconds, which requeues abandoned jobs while they have retries left; the failure
-callback records a domain whose retries ran out as an error, so the scan still completes.
+callback records the domains of a chunk whose retries ran out as errors, so the scan still
+completes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from types import TracebackType
@@ -39,12 +47,14 @@ from .engine import Engine
 from .model import Report
 
 if TYPE_CHECKING:  # SQLAlchemy is imported where a store is opened, not by the web tier
+    from .scan import TenantListing
     from .store import Store
 
 log = logging.getLogger(__name__)
 
 QUEUE = "sendready-scans"
-#: Seconds a job may run beyond the check budget (store writes, the webhook, a slow start).
+#: Seconds a round of checks may run beyond the check budget (the scan's own grace for a
+#: stuck check, store writes, the webhook, a slow start).
 JOB_MARGIN = 10
 #: Seconds past its timeout after which a started job's registry entry counts as abandoned.
 ABANDON_MARGIN = 3
@@ -54,29 +64,40 @@ RETRIES = 2
 MAINTENANCE_INTERVAL = 5
 #: A worker's registration lifetime: it blocks on the queue for this minus 15 s at a time.
 WORKER_TTL = 20
-#: How long finished jobs and the once-only keys stay in Redis (a 10,000-domain scan keeps
-#: about 10 MB there). Later, a re-enqueue would run a domain again, and the store would
-#: still keep one report per domain.
+#: Jobs queued per Redis pipeline (a 10,000-domain scan at chunks of 1 is 20 pipelines).
+ENQUEUE_BATCH = 500
+#: How long finished jobs and the once-only keys stay in Redis. Later, a re-enqueue would
+#: check a domain again, and the store would still keep one report per domain.
 KEEP_SECONDS = 24 * 3600
 FINISHED_KEY = "sendready:scan-finished:"
 STARTED_KEY = "sendready:scan-started:"
 TOTAL_KEY = "sendready:scan-total:"
 DONE_KEY = "sendready:scan-done:"
+CHUNK_KEY = "sendready:scan-chunk:"
 SCHEDULE_KEY = "sendready:scheduled-scan:"
 
-ScanFn = Callable[..., Report]  # scan.scan_domain(engine, domain, settings, probe_smtp=...)
+#: scan.scan_domain(engine, domain, settings, probe_smtp=..., tenant_domain=...)
+ScanFn = Callable[..., Report]
 Notify = Callable[["JobContext", str], None]
 
 
-def job_id(scan_id: str, domain: str) -> str:
-    """The job of one domain of one scan. RQ ids allow only [A-Za-z0-9_-], hence the hash."""
-    digest = hashlib.sha256(domain.encode()).hexdigest()[:24]
-    return f"scan-{scan_id}-{digest}"
+def job_id(scan_id: str, index: int) -> str:
+    """The job of one chunk of one scan (RQ ids allow only [A-Za-z0-9_-])."""
+    return f"scan-{scan_id}-{index:05d}"
 
 
-def job_timeout(settings: Settings) -> int:
-    """Seconds one domain's job may run: the check budget, SMTP included, plus the margin."""
-    return math.ceil(settings.check_budget) + JOB_MARGIN
+def chunks(domains: Sequence[str], size: int) -> list[tuple[str, ...]]:
+    """``domains`` cut into consecutive chunks of at most ``size``, in their order."""
+    if size < 1:
+        raise ValueError("a chunk holds at least one domain")
+    return [tuple(domains[start : start + size]) for start in range(0, len(domains), size)]
+
+
+def job_timeout(settings: Settings, size: int, concurrency: int) -> int:
+    """Seconds a chunk of ``size`` domains may run when ``concurrency`` run at once: one
+    check budget (SMTP included) plus the margin for each round of checks."""
+    rounds = math.ceil(size / max(1, concurrency))
+    return rounds * (math.ceil(settings.check_budget) + JOB_MARGIN)
 
 
 def scan_queue(connection: Redis, name: str = QUEUE) -> Queue:
@@ -92,14 +113,24 @@ def enqueue_scan(
     *,
     settings: Settings | None = None,
     probe_smtp: bool = True,
+    tenant_domain: str | None = None,
 ) -> str:
-    """Create the scan and queue one job per domain; returns the scan id."""
+    """Create the scan and queue its chunks' jobs; returns the scan id.
+
+    ``tenant_domain`` is the Microsoft 365 tenant's initial domain (TenantListing.initial):
+    every domain's check gets it, so the DKIM fixes can name the CNAME targets.
+    """
     scan_id = store.create_scan(tenant, domains, kind)
     view = store.scan(scan_id)
     assert view is not None  # just created
     try:
         enqueue_domains(
-            queue, scan_id, view.domains, settings or Settings.from_env(), probe_smtp=probe_smtp
+            queue,
+            scan_id,
+            view.domains,
+            settings or Settings.from_env(),
+            probe_smtp=probe_smtp,
+            tenant_domain=tenant_domain,
         )
     except RedisError:
         # Nothing will run it: close it as failed rather than leave it queued for ever.
@@ -117,37 +148,43 @@ def enqueue_domains(
     settings: Settings,
     *,
     probe_smtp: bool = True,
+    tenant_domain: str | None = None,
 ) -> list[str]:
-    """Queue the jobs of ``domains`` that do not exist yet; returns the ids queued.
+    """Queue the chunk jobs of ``domains`` that do not exist yet; returns the ids queued.
 
-    A job that still exists (queued, running, done or failed) is left alone, so calling
-    this twice for one scan never runs a domain twice.
+    The chunk size is fixed in Redis by the scan's first enqueue, so a later call cuts the
+    same chunks under the same ids, and a job that still exists (queued, running, done or
+    failed) is left alone: calling this twice for one scan never runs a domain twice.
     """
-    ids = {domain: job_id(scan_id, domain) for domain in domains}
-    with queue.connection.pipeline() as pipe:
-        for identifier in ids.values():
+    connection = queue.connection
+    connection.set(CHUNK_KEY + scan_id, settings.scan_chunk, nx=True, ex=KEEP_SECONDS)
+    size = int(connection.get(CHUNK_KEY + scan_id) or settings.scan_chunk)
+    cut = chunks(domains, size)
+    ids = [job_id(scan_id, index) for index in range(len(cut))]
+    with connection.pipeline() as pipe:
+        for identifier in ids:
             pipe.exists(Job.key_for(identifier))
         existing = pipe.execute()
-    fresh = [d for d, seen in zip(ids, existing, strict=True) if not seen]
-    queue.connection.set(TOTAL_KEY + scan_id, len(domains), ex=KEEP_SECONDS)
-    timeout = job_timeout(settings)
+    connection.set(TOTAL_KEY + scan_id, len(domains), ex=KEEP_SECONDS)
+    concurrency = settings.scan_concurrency
+    fresh = [i for i, seen in enumerate(existing) if not seen]
     datas = [
         Queue.prepare_data(
-            check_domain_job,
-            args=(scan_id, domain, probe_smtp),
-            timeout=timeout,
+            check_chunk_job,
+            args=(scan_id, list(cut[i]), probe_smtp, tenant_domain, concurrency),
+            timeout=job_timeout(settings, len(cut[i]), concurrency),
             result_ttl=KEEP_SECONDS,
             failure_ttl=KEEP_SECONDS,
-            description=f"check {domain} for scan {scan_id}",
-            job_id=ids[domain],
+            description=f"check {len(cut[i])} domains (chunk {i}) for scan {scan_id}",
+            job_id=ids[i],
             retry=Retry(max=RETRIES),
             on_failure=Callback(on_job_failure),
         )
-        for domain in fresh
+        for i in fresh
     ]
-    for start in range(0, len(datas), 500):  # bounded pipelines for very large tenants
-        queue.enqueue_many(datas[start : start + 500])
-    return [ids[d] for d in fresh]
+    for start in range(0, len(datas), ENQUEUE_BATCH):  # bounded pipelines for large tenants
+        queue.enqueue_many(datas[start : start + ENQUEUE_BATCH])
+    return [ids[i] for i in fresh]
 
 
 # -- the worker side ---------------------------------------------------------------
@@ -233,47 +270,116 @@ def warm_up() -> None:
     bundled_suffix_list()
 
 
-def check_domain_job(scan_id: str, domain: str, probe_smtp: bool = True) -> bool:
-    """The RQ job: check one domain of one scan. True if this run stored its report."""
-    return run_check(current_context(), scan_id, domain, probe_smtp=probe_smtp)
+def check_chunk_job(
+    scan_id: str,
+    domains: list[str],
+    probe_smtp: bool = True,
+    tenant_domain: str | None = None,
+    concurrency: int = 1,
+) -> int:
+    """The RQ job: check one chunk of one scan. Returns how many reports this run stored.
 
-
-def run_check(ctx: JobContext, scan_id: str, domain: str, *, probe_smtp: bool = True) -> bool:
-    """Check ``domain``, store its report (once), and finish the scan if it was the last.
-
-    A check that raises is recorded as this domain's error rather than failing the job:
-    retrying a deterministic failure would only repeat it.
+    ``concurrency`` comes with the job, not from this worker's settings: the job's timeout
+    was computed for it when the scan was queued.
     """
-    saved = False
+    return run_chunk(
+        current_context(),
+        scan_id,
+        domains,
+        probe_smtp=probe_smtp,
+        tenant_domain=tenant_domain,
+        concurrency=concurrency,
+    )
+
+
+def run_chunk(
+    ctx: JobContext,
+    scan_id: str,
+    domains: Sequence[str],
+    *,
+    probe_smtp: bool = True,
+    tenant_domain: str | None = None,
+    concurrency: int = 1,
+) -> int:
+    """Check the chunk's domains not done yet, ``concurrency`` at once, storing each as its
+    check completes, and finish the scan if it was the last chunk.
+
+    A check that raises is recorded as that domain's error rather than failing the job:
+    retrying a deterministic failure would only repeat it. A store or Redis failure does
+    fail the job, and its retry checks only what is still missing.
+    """
     if ctx.redis.set(STARTED_KEY + scan_id, "1", nx=True, ex=KEEP_SECONDS):
         ctx.store.start_scan(scan_id)  # the scan's first job
+    pending = not_done(ctx, scan_id, domains)
+    if len(pending) < len(domains):
+        log.info(
+            "scan %s: %d of a chunk's domains were done already",
+            scan_id,
+            len(domains) - len(pending),
+        )
+    saved = 0
+    complete = may_be_complete(ctx, scan_id, ()) if not pending else False
+    pool = ThreadPoolExecutor(max(1, min(concurrency, len(pending))), "sendready-check")
     try:
-        report = ctx.scan(ctx.engine, domain, ctx.settings, probe_smtp=probe_smtp)
-    except Exception as exc:
-        log.exception("scan %s: checking %s failed", scan_id, domain)
-        ctx.store.record_error(scan_id, domain, f"the check failed: {type(exc).__name__}")
-    else:
-        saved = ctx.store.save_report(scan_id, report)
-        if not saved:
-            log.info("scan %s: %s was already stored (a repeated job)", scan_id, domain)
-    if may_be_complete(ctx, scan_id, domain):
+        futures: dict[Future[Report], str] = {
+            pool.submit(
+                ctx.scan,
+                ctx.engine,
+                domain,
+                ctx.settings,
+                probe_smtp=probe_smtp,
+                tenant_domain=tenant_domain,
+            ): domain
+            for domain in pending
+        }
+        for future in as_completed(futures):
+            saved += store_outcome(ctx, scan_id, futures[future], future)
+            complete = may_be_complete(ctx, scan_id, (futures[future],))
+    finally:
+        # On a job timeout: no new checks; the running ones end within their own bound.
+        pool.shutdown(wait=True, cancel_futures=True)
+    if complete:
         complete_if_done(ctx, scan_id)
     return saved
 
 
-def may_be_complete(ctx: JobContext, scan_id: str, domain: str) -> bool:
-    """Count ``domain`` done in Redis; True once every domain of the scan may be.
+def not_done(ctx: JobContext, scan_id: str, domains: Sequence[str]) -> list[str]:
+    """The domains of ``domains`` the scan's done set lacks (all of them on a first run)."""
+    if not domains:
+        return []
+    members = ctx.redis.smismember(DONE_KEY + scan_id, list(domains))
+    return [d for d, member in zip(domains, members, strict=True) if not member]
+
+
+def store_outcome(ctx: JobContext, scan_id: str, domain: str, future: Future[Report]) -> int:
+    """Store one finished check: its report, or the domain's error. 1 if a report was new."""
+    try:
+        report = future.result()
+    except Exception as exc:
+        log.exception("scan %s: checking %s failed", scan_id, domain)
+        ctx.store.record_error(scan_id, domain, f"the check failed: {type(exc).__name__}")
+        return 0
+    if ctx.store.save_report(scan_id, report):
+        return 1
+    log.info("scan %s: %s was already stored (a repeated job)", scan_id, domain)
+    return 0
+
+
+def may_be_complete(ctx: JobContext, scan_id: str, domains: Sequence[str]) -> bool:
+    """Count ``domains`` done in Redis; True once every domain of the scan may be.
 
     A set, not a counter, so a repeated job counts once; the store has the last word
-    (complete_if_done), and is asked only then, not after every one of a thousand jobs.
+    (complete_if_done), and is asked only then, not after every one of a thousand checks.
     Without the scan's total in Redis (not enqueued by enqueue_domains) the store is asked.
     """
+    key = DONE_KEY + scan_id
     with ctx.redis.pipeline() as pipe:
-        pipe.sadd(DONE_KEY + scan_id, domain)
-        pipe.expire(DONE_KEY + scan_id, KEEP_SECONDS)
-        pipe.scard(DONE_KEY + scan_id)
+        if domains:
+            pipe.sadd(key, *domains)
+            pipe.expire(key, KEEP_SECONDS)
+        pipe.scard(key)
         pipe.get(TOTAL_KEY + scan_id)
-        _, _, done, total = pipe.execute()
+        *_, done, total = pipe.execute()
     return total is None or int(done) >= int(total)
 
 
@@ -310,20 +416,23 @@ def on_job_failure(
     value: BaseException | None,
     traceback: TracebackType | None,
 ) -> None:
-    """RQ's failure callback: once a job has no retries left, its domain is an error.
+    """RQ's failure callback: once a chunk has no retries left, its missing domains are
+    errors (the ones it stored stay stored).
 
     RQ calls this for an abandoned job (its worker died) before it decides to retry, so a
     job that will run again is left alone.
     """
     if job.retries_left:
         return
-    scan_id, domain = job.args[0], job.args[1]
+    scan_id, domains = job.args[0], list(job.args[1])
     reason = "the worker running the check died"
     if kind is not None and not issubclass(kind, AbandonedJobError):
         reason = f"the job failed: {kind.__name__}"
     ctx = current_context()
-    ctx.store.record_error(scan_id, domain, f"{reason} (after {RETRIES} retries)")
-    if may_be_complete(ctx, scan_id, domain):
+    missing = not_done(ctx, scan_id, domains)
+    for domain in missing:  # a domain stored after all is not made an error by the store
+        ctx.store.record_error(scan_id, domain, f"{reason} (after {RETRIES} retries)")
+    if may_be_complete(ctx, scan_id, missing):
         complete_if_done(ctx, scan_id)
 
 
@@ -331,7 +440,7 @@ class ScanWorker(SimpleWorker):
     """An RQ worker that runs jobs in its own process, reusing one engine and store.
 
     Forking a work horse per job would rebuild the engine (and parse the public suffix
-    list) for every domain. Without a horse nothing refreshes a job's registry entry while
+    list) for every chunk. Without a horse nothing refreshes a job's registry entry while
     it runs, so the entry lives exactly as long as the job may: its timeout plus a margin.
     """
 
@@ -379,7 +488,7 @@ def run_schedule(
     store: Store,
     queue: Queue,
     at: time,
-    domains: Callable[[], Sequence[str]],
+    listing: Callable[[], TenantListing],
     now: datetime | None = None,
     *,
     tenant: str | None = None,
@@ -388,7 +497,9 @@ def run_schedule(
     """Enqueue today's scheduled tenant scan if it is due and nobody did yet.
 
     Every worker started with ``--schedule`` calls this; the day's ``SET NX`` key in Redis
-    lets exactly one of them enqueue. Returns the new scan's id, if this call made it.
+    lets exactly one of them enqueue. ``listing`` gives the tenant's domains and its
+    initial domain, which every check of the scan gets. Returns the new scan's id, if this
+    call made it.
     """
     day = due_day(now or datetime.now(UTC), at)
     if day is None:
@@ -397,8 +508,17 @@ def run_schedule(
     if not queue.connection.set(key, "pending", nx=True, ex=int(timedelta(days=2).total_seconds())):
         return None
     try:
-        names = list(domains())
-        scan_id = enqueue_scan(store, queue, names, tenant, "scheduled", settings=settings)
+        listed = listing()
+        names = list(listed.domains)
+        scan_id = enqueue_scan(
+            store,
+            queue,
+            names,
+            tenant,
+            "scheduled",
+            settings=settings,
+            tenant_domain=listed.initial,
+        )
     except Exception:
         queue.connection.delete(key)  # let another worker (or the next tick) try again
         raise

@@ -1,8 +1,9 @@
 """`sendready worker`: run scan jobs from Redis (RQ), optionally enqueueing the daily tenant scan.
 
 SIGTERM (or Ctrl+C) is a warm shutdown: the job in hand is finished, then the worker
-exits; a second signal stops it at once. With ``--processes N`` a pool of N worker
-processes shares the queue (a check mostly waits on DNS, so one process per core is few).
+exits; a second signal stops it at once. One process already checks SENDREADY_SCAN_CONCURRENCY
+domains at once (a check mostly waits on DNS); ``--processes N`` runs a pool of N worker
+processes on the queue, for more CPU than one process can use.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ def register(subparsers: Any) -> None:
         "--queues", nargs="+", default=[QUEUE], metavar="NAME", help=f"default: {QUEUE}"
     )
     worker.add_argument(
-        "--processes", type=int, default=1, metavar="N", help="worker processes (default 1)"
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1; one process already checks SENDREADY_SCAN_CONCURRENCY "
+        "domains at once, default 16, so more only help when one core is not enough)",
     )
     worker.add_argument("--name", help="this worker's name in Redis (default: a random id)")
     worker.add_argument(
@@ -134,7 +140,7 @@ def _start_schedule(
     from .auth.http import make_session
     from .auth.msal_client import MemoryTokenStore, TokenBroker
     from .jobs import run_schedule, schedule_loop
-    from .scan import tenant_domains
+    from .scan import tenant_listing
     from .store import open_store
 
     store = open_store(settings)
@@ -148,7 +154,7 @@ def _start_schedule(
             store,
             queue,
             at,
-            lambda: tenant_domains(settings, broker),
+            lambda: tenant_listing(settings, broker),
             tenant=tenant,
             settings=settings,
         )

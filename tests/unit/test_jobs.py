@@ -1,4 +1,5 @@
-"""The queue's pure parts: job ids, timeouts, the daily schedule, and the admin claim."""
+"""The queue's pure parts: chunk job ids, chunks, timeouts, settings, the daily schedule, and
+the admin claim."""
 
 from __future__ import annotations
 
@@ -7,23 +8,51 @@ from datetime import UTC, datetime, time
 import pytest
 from rq.job import validate_job_id
 
-from sendready.config import Settings
-from sendready.jobs import JOB_MARGIN, due_day, job_id, job_timeout, parse_schedule
+from sendready.config import ConfigError, Settings
+from sendready.jobs import JOB_MARGIN, chunks, due_day, job_id, job_timeout, parse_schedule
 from sendready.web.admin import is_admin, tenant_authority
 from sendready.worker_cli import schedule_problem, schedule_tenant
 
 
-def test_job_id_is_deterministic_per_scan_and_domain_and_valid_for_rq() -> None:
-    first = job_id("a" * 32, "contoso.example")
-    assert first == job_id("a" * 32, "contoso.example")
-    assert first != job_id("a" * 32, "fabrikam.example")
-    assert first != job_id("b" * 32, "contoso.example")
+def test_job_id_is_deterministic_per_scan_and_chunk_and_valid_for_rq() -> None:
+    first = job_id("a" * 32, 0)
+    assert first == job_id("a" * 32, 0)
+    assert first != job_id("a" * 32, 1)
+    assert first != job_id("b" * 32, 0)
     validate_job_id(first)  # RQ allows only letters, digits, _ and -
+    validate_job_id(job_id("a" * 32, 499))
 
 
-def test_job_timeout_is_the_check_budget_plus_a_margin() -> None:
-    assert job_timeout(Settings(check_budget=6.0)) == 6 + JOB_MARGIN
-    assert job_timeout(Settings(check_budget=2.5)) == 3 + JOB_MARGIN
+def test_domains_are_cut_into_chunks_in_their_order() -> None:
+    names = [f"d{i}.example" for i in range(45)]
+    cut = chunks(names, 20)
+    assert [len(c) for c in cut] == [20, 20, 5]
+    assert [d for c in cut for d in c] == names
+    assert chunks(names[:3], 500) == [tuple(names[:3])]
+    assert chunks([], 20) == []
+    with pytest.raises(ValueError):
+        chunks(names, 0)
+
+
+def test_a_chunks_timeout_is_a_budget_and_margin_per_round_of_concurrent_checks() -> None:
+    settings = Settings(check_budget=6.0)
+    assert job_timeout(settings, 1, 16) == 6 + JOB_MARGIN
+    assert job_timeout(settings, 16, 16) == 6 + JOB_MARGIN  # one round
+    assert job_timeout(settings, 20, 16) == 2 * (6 + JOB_MARGIN)
+    assert job_timeout(settings, 20, 1) == 20 * (6 + JOB_MARGIN)  # one at a time
+    assert job_timeout(Settings(check_budget=2.5), 1, 1) == 3 + JOB_MARGIN
+
+
+def test_chunk_and_concurrency_settings_are_bounded() -> None:
+    assert Settings().scan_chunk == 20 and Settings().scan_concurrency == 16
+    env = {"SENDREADY_SCAN_CHUNK": "501", "SENDREADY_SCAN_CONCURRENCY": "0"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, env_file=None)
+    assert "SENDREADY_SCAN_CHUNK" in str(caught.value)
+    assert "SENDREADY_SCAN_CONCURRENCY" in str(caught.value)
+    ok = Settings.from_env({"SENDREADY_SCAN_CHUNK": "500", "SENDREADY_SCAN_CONCURRENCY": "256"},
+                           env_file=None)  # fmt: skip
+    assert (ok.scan_chunk, ok.scan_concurrency) == (500, 256)
 
 
 @pytest.mark.parametrize("text", ["7:30", "07:30", " 07:30 "])

@@ -310,9 +310,18 @@ def make_blueprint() -> Blueprint:
         asked = parse_scan_request(_body())
         tenant = principal.tid if principal is not None else None
         _refuse_too_many(admin_services().store, tenant)
-        names = asked.domains if asked.domains is not None else _tenant_domains(principal)
+        names, initial = asked.domains, None
+        if names is None:  # the tenant's domains, each checked with its initial domain
+            names, initial = _tenant_listing(principal)
         kind = "tenant" if asked.domains is None else "manual"
-        scan_id = start_scan(admin_services(), names, tenant, kind, probe_smtp=asked.probe_smtp)
+        scan_id = start_scan(
+            admin_services(),
+            names,
+            tenant,
+            kind,
+            probe_smtp=asked.probe_smtp,
+            tenant_domain=initial,
+        )
         view = admin_services().store.scan(scan_id)
         assert view is not None
         response = _json(scan_json(view), status=202)
@@ -404,8 +413,9 @@ def _scan(scan_id: str) -> ScanView:
     return view
 
 
-def _tenant_domains(principal: Principal | None) -> list[str]:
-    """The verified domains of the caller's tenant (development mode: the configured one)."""
+def _tenant_listing(principal: Principal | None) -> tuple[list[str], str | None]:
+    """The verified domains of the caller's tenant (development mode: the configured one),
+    and its initial domain (``<tenant>.onmicrosoft.com``) when Graph marks one."""
     svc = services()
     if svc.broker is None:
         raise Problem(
@@ -415,15 +425,15 @@ def _tenant_domains(principal: Principal | None) -> list[str]:
             reason="tenant_scan_unavailable",
             field="tenant",
         )
-    from ..scan import tenant_domains
+    from ..scan import tenant_listing
 
     settings, broker = svc.settings, svc.broker
     if principal is not None:
         settings, broker = _tenant_broker(admin_services(), principal.tid)
-    names = list(tenant_domains(settings, broker))
-    if not names:
+    listing = tenant_listing(settings, broker)
+    if not listing.domains:
         raise Problem(422, "the tenant has no verified domains", reason="no_domains")
-    return names
+    return list(listing.domains), listing.initial
 
 
 MAX_BROKERS = 256
@@ -455,8 +465,10 @@ def start_scan(
     kind: str,
     *,
     probe_smtp: bool = True,
+    tenant_domain: str | None = None,
 ) -> str:
-    """Enqueue the scan for the workers, or run it in this process's scan thread."""
+    """Enqueue the scan for the workers, or run it in this process's scan thread;
+    ``tenant_domain`` (the tenant's initial domain) goes to every domain's check."""
     settings = services().settings
     if admin.queue is not None:
         from redis import RedisError
@@ -472,6 +484,7 @@ def start_scan(
                 kind,
                 settings=settings,
                 probe_smtp=probe_smtp,
+                tenant_domain=tenant_domain,
             )
         except RedisError as exc:
             log.error("the scan queue is unreachable: %s", type(exc).__name__)
@@ -492,6 +505,7 @@ def start_scan(
             settings=settings,
             engine=services().engine,
             probe_smtp=probe_smtp,
+            tenant_domain=tenant_domain,
         )
     return scan_id
 
