@@ -1,10 +1,12 @@
-"""Scans as RQ jobs on a real Redis, Knot and store: each domain checked once, re-enqueues
-and repeated jobs change nothing, a worker SIGKILLed mid-job is recovered, a job out of
-retries becomes the domain's error, the last job notifies once, and the daily scan is
-enqueued by one worker of many."""
+"""Scans as RQ jobs on a real Redis, Knot and store: a job per chunk of domains checked at
+once, each domain checked once, re-enqueues and repeated chunks change nothing, a worker
+SIGKILLed mid-chunk is recovered checking only what it had not stored, a chunk out of
+retries becomes its domains' errors, the last job notifies once, the daily scan is enqueued
+by one worker of many, and a tenant scan's checks get the tenant's initial domain."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -31,6 +33,7 @@ from sendready.dns import parse_nameservers
 from sendready.engine import Engine
 from sendready.jobs import (
     ABANDON_MARGIN,
+    DONE_KEY,
     QUEUE,
     JobContext,
     complete_if_done,
@@ -41,12 +44,13 @@ from sendready.jobs import (
     make_worker,
     on_job_failure,
     parse_schedule,
-    run_check,
+    run_chunk,
     run_schedule,
     scan_queue,
     use_context,
 )
-from sendready.scan import scan_domain
+from sendready.model import Report
+from sendready.scan import TenantListing, scan_domain
 from sendready.store import Store, open_store
 from tests.conftest import NET, Pki, addr, wait_until
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
@@ -66,6 +70,8 @@ def job_settings(nameserver: str, tmp_path: Path, redis_url: str, **extra: Any) 
         "instance_path": str(tmp_path),
         "redis_url": redis_url,
         "check_budget": 3.0,
+        "scan_chunk": 2,  # three domains: two chunks
+        "scan_concurrency": 2,
         **extra,
     }
     return Settings(**values)
@@ -100,6 +106,36 @@ def notified() -> Notified:
     return Notified()
 
 
+class CountingScan:
+    """scan_domain as the worker calls it, counting every check and the most running at once."""
+
+    def __init__(self, fails: frozenset[str] = frozenset()) -> None:
+        self.checked: list[str] = []
+        self.options: list[dict[str, Any]] = []
+        self.running = 0
+        self.peak = 0
+        self.fails = fails
+        self._lock = threading.Lock()
+
+    def __call__(self, engine: Engine, domain: str, settings: Settings, **options: Any) -> Report:
+        with self._lock:
+            self.checked.append(domain)
+            self.options.append(options)
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            if domain in self.fails:
+                raise RuntimeError("a bug in one check")
+            return scan_domain(engine, domain, settings, **options)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def listing(domains: list[str], initial: str | None = None) -> TenantListing:
+    return TenantListing(tuple(domains), initial)
+
+
 @pytest.fixture
 def ctx(
     settings: Settings, store: Store, redis_url: str, notified: Notified
@@ -130,6 +166,12 @@ def work(ctx: JobContext) -> None:
     make_worker(ctx.redis, [QUEUE]).work(burst=True, logging_level="WARNING")
 
 
+def dkim_cnames(report: dict[str, Any]) -> list[str]:
+    """The CNAME targets the dkim.missing finding of a stored report tells the admin to publish."""
+    (missing,) = [f for f in report["findings"] if f["id"] == "dkim.missing"]
+    return [r["value"] for r in missing["records"]]
+
+
 def reports_by_domain(store: Store, scan_id: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for stored in store.scan_reports(scan_id):
@@ -141,16 +183,18 @@ def test_every_domain_is_checked_once_and_the_last_job_finishes_the_scan(
     ctx: JobContext, queue: Queue, store: Store, notified: Notified
 ) -> None:
     scan_id = enqueue_scan(store, queue, DOMAINS, settings=ctx.settings, probe_smtp=False)
-    assert queue.count == len(DOMAINS)
+    assert sorted(queue.job_ids) == [job_id(scan_id, 0), job_id(scan_id, 1)]  # chunks of 2
     assert store.scan(scan_id).state == "queued"  # type: ignore[union-attr]
     work(ctx)
     view = store.scan(scan_id)
     assert view is not None and view.state == "done" and view.done == len(DOMAINS)
     assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
     assert notified.scans == [scan_id]
-    job = Job.fetch(job_id(scan_id, "google.test"), connection=ctx.redis)
-    assert job.timeout == job_timeout(ctx.settings)
-    assert tuple(job.args) == (scan_id, "google.test", False)
+    first, last = (Job.fetch(job_id(scan_id, i), connection=ctx.redis) for i in (0, 1))
+    assert tuple(first.args) == (scan_id, DOMAINS[:2], False, None, 2)
+    assert tuple(last.args) == (scan_id, DOMAINS[2:], False, None, 2)
+    assert first.timeout == job_timeout(ctx.settings, 2, 2) == job_timeout(ctx.settings, 1, 2)
+    assert first.return_value() == 2 and last.return_value() == 1  # reports each run stored
 
 
 def test_enqueueing_a_scan_again_queues_no_domain_twice(
@@ -158,20 +202,39 @@ def test_enqueueing_a_scan_again_queues_no_domain_twice(
 ) -> None:
     scan_id = enqueue_scan(store, queue, DOMAINS, settings=ctx.settings, probe_smtp=False)
     assert enqueue_domains(queue, scan_id, DOMAINS, ctx.settings) == []
-    assert queue.count == len(DOMAINS)
+    # Another chunk size later (a changed setting) cuts the chunks the first enqueue cut.
+    other = dataclasses.replace(ctx.settings, scan_chunk=1)
+    assert enqueue_domains(queue, scan_id, DOMAINS, other) == []
+    assert queue.count == 2
     work(ctx)
     assert enqueue_domains(queue, scan_id, DOMAINS, ctx.settings) == []  # done jobs too
     assert queue.count == 0
     assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
 
 
-def test_a_repeated_job_stores_nothing_twice_and_notifies_once(
+def test_a_repeated_chunk_checks_and_stores_nothing_twice_and_notifies_once(
     ctx: JobContext, store: Store, notified: Notified
 ) -> None:
-    scan_id = store.create_scan(None, ["google.test"], "manual")
-    assert run_check(ctx, scan_id, "google.test", probe_smtp=False) is True
-    assert run_check(ctx, scan_id, "google.test", probe_smtp=False) is False
-    assert reports_by_domain(store, scan_id) == {"google.test": 1}
+    counting = CountingScan()
+    ctx.scan = counting
+    scan_id = store.create_scan(None, DOMAINS, "manual")
+    assert run_chunk(ctx, scan_id, DOMAINS, probe_smtp=False, concurrency=3) == 3
+    assert run_chunk(ctx, scan_id, DOMAINS, probe_smtp=False, concurrency=3) == 0
+    assert sorted(counting.checked) == sorted(DOMAINS)  # the second run checked nothing
+    assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS, 1)
+    assert notified.scans == [scan_id]
+
+
+def test_a_domain_whose_check_raises_is_its_error_not_the_chunks_failure(
+    ctx: JobContext, store: Store, notified: Notified
+) -> None:
+    ctx.scan = CountingScan(fails=frozenset({"google.test"}))
+    scan_id = store.create_scan(None, DOMAINS, "manual")
+    assert run_chunk(ctx, scan_id, DOMAINS, probe_smtp=False, concurrency=3) == 2
+    view = store.scan(scan_id)
+    assert view is not None and view.state == "partial"
+    assert view.errors == {"google.test": "the check failed: RuntimeError"}
+    assert reports_by_domain(store, scan_id) == {"m365-good.test": 1, "sendgrid.test": 1}
     assert notified.scans == [scan_id]
 
 
@@ -193,8 +256,8 @@ def test_racing_last_jobs_finish_the_scan_and_notify_exactly_once(
 def test_a_job_out_of_retries_becomes_the_domains_error_and_the_scan_completes(
     ctx: JobContext, queue: Queue, store: Store
 ) -> None:
-    scan_id = enqueue_scan(store, queue, DOMAINS[:2], settings=ctx.settings, probe_smtp=False)
-    lost = Job.fetch(job_id(scan_id, DOMAINS[1]), connection=ctx.redis)
+    scan_id = enqueue_scan(store, queue, DOMAINS, settings=ctx.settings, probe_smtp=False)
+    lost = Job.fetch(job_id(scan_id, 1), connection=ctx.redis)
     lost.cancel()  # never runs; then its worker "dies" with no retries left
     work(ctx)
     assert store.scan(scan_id).state == "running"  # type: ignore[union-attr]
@@ -202,54 +265,116 @@ def test_a_job_out_of_retries_becomes_the_domains_error_and_the_scan_completes(
     on_job_failure(lost, ctx.redis, AbandonedJobError, AbandonedJobError(), None)
     view = store.scan(scan_id)
     assert view is not None and view.state == "partial"
-    assert "worker" in view.errors[DOMAINS[1]] and "died" in view.errors[DOMAINS[1]]
-    assert reports_by_domain(store, scan_id) == {DOMAINS[0]: 1}
+    assert list(view.errors) == DOMAINS[2:]
+    assert "worker" in view.errors[DOMAINS[2]] and "died" in view.errors[DOMAINS[2]]
+    assert reports_by_domain(store, scan_id) == dict.fromkeys(DOMAINS[:2], 1)
+
+
+def test_a_tenant_scans_jobs_give_every_check_the_tenants_initial_domain(
+    dns_server: KnotServer, tmp_path: Path, redis_url: str
+) -> None:
+    initial = "fix-tenant.onmicrosoft.test"
+    aliases = {"outlook.com": "outlook.test", "onmicrosoft.com": "onmicrosoft.test"}
+    settings = job_settings(dns_server.nameserver, tmp_path, redis_url, provider_aliases=aliases)
+    ctx = JobContext.from_settings(settings)
+    counting = CountingScan()
+    ctx.scan = counting
+    use_context(ctx)
+    try:
+        names = ["fix-dkim.test", initial]
+        queue = scan_queue(ctx.redis)
+        scan_id = enqueue_scan(
+            ctx.store, queue, names, TENANT, "tenant", settings=settings, probe_smtp=False,
+            tenant_domain=initial,
+        )  # fmt: skip
+        work(ctx)
+        assert [o["tenant_domain"] for o in counting.options] == [initial, initial]
+        reports = {r.domain: r.report for r in ctx.store.scan_reports(scan_id)}
+    finally:
+        use_context(None)
+        ctx.close()
+    assert dkim_cnames(reports["fix-dkim.test"]) == [
+        f"selector1-fix-dkim-test._domainkey.{initial}",
+        f"selector2-fix-dkim-test._domainkey.{initial}",
+    ]
 
 
 def test_a_job_with_retries_left_is_not_an_error_when_its_worker_dies(
     ctx: JobContext, queue: Queue, store: Store
 ) -> None:
     scan_id = enqueue_scan(store, queue, DOMAINS[:1], settings=ctx.settings, probe_smtp=False)
-    job = Job.fetch(job_id(scan_id, DOMAINS[0]), connection=ctx.redis)
+    job = Job.fetch(job_id(scan_id, 0), connection=ctx.redis)
     on_job_failure(job, ctx.redis, AbandonedJobError, AbandonedJobError(), None)
     assert store.scan(scan_id).errors == {}  # type: ignore[union-attr]
 
 
-# -- a real worker process, SIGKILLed mid-job ------------------------------------------
+# -- chunks on a slow DNS server: checks at once, a worker SIGKILLed mid-chunk -----------
 
 
-SLOW_ZONE = """
-$ORIGIN slow.test.
-$TTL 300
-@ IN SOA ns hostmaster 1 3600 600 86400 60
-@ IN MX 10 mx
-@ IN TXT "v=spf1 -all"
-mx IN A {net}.25
-"""
+def fleet_zone(names: list[str]) -> str:
+    lines = ["$TTL 300", "chunk.test. IN SOA ns hostmaster 1 3600 600 86400 60"]
+    for name in names:
+        lines += [
+            f"{name}. IN SOA ns.chunk.test. hostmaster.chunk.test. 1 3600 600 86400 60",
+            f"{name}. IN MX 10 mx.chunk.test.",
+            f'{name}. IN TXT "v=spf1 ip4:192.0.2.0/24 -all"',
+            f'_dmarc.{name}. IN TXT "v=DMARC1; p=reject"',
+        ]
+    lines.append(f"mx.chunk.test. IN A {NET}.25")
+    return "\n".join(lines) + "\n"
+
+
+FLEET = [f"c{index:02d}.chunk.test" for index in range(16)]
 
 
 @pytest.fixture
-def slow_dns(fault_dns: TinyDns) -> Iterator[TinyDns]:
-    fault_dns.load_zone(SLOW_ZONE.format(net=NET))
+def slow_fleet(fault_dns: TinyDns) -> Iterator[TinyDns]:
+    """16 small domains on tiny_dns, every answer 100 ms late (tests may slow it further)."""
+    fault_dns.load_zone(fleet_zone(FLEET))
     fault_dns.faults.clear()
-    fault_dns.delay_ms = 400  # every answer late: the job is still running when killed
+    fault_dns.delay_ms = 100
     yield fault_dns
     fault_dns.delay_ms = 0
 
 
-def test_a_worker_killed_mid_job_is_recovered_and_the_domain_stored_once(
-    slow_dns: TinyDns, tmp_path: Path, redis_url: str
-) -> None:
-    settings = job_settings(slow_dns.nameserver, tmp_path, redis_url, check_budget=2.0)
+@pytest.fixture
+def fleet_ctx(slow_fleet: TinyDns, tmp_path: Path, redis_url: str) -> Iterator[JobContext]:
+    settings = job_settings(slow_fleet.nameserver, tmp_path, redis_url)
     store = open_store(settings)
-    connection = Redis.from_url(redis_url)
+    context = JobContext(
+        settings, Engine(settings), store, Redis.from_url(redis_url), CountingScan(), Notified()
+    )
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("concurrency", [16, 4])
+def test_a_chunk_checks_its_domains_at_once_up_to_its_concurrency(
+    fleet_ctx: JobContext, concurrency: int
+) -> None:
+    counting = fleet_ctx.scan
+    assert isinstance(counting, CountingScan)
+    scan_id = fleet_ctx.store.create_scan(None, FLEET, "manual")
+    assert run_chunk(fleet_ctx, scan_id, FLEET, probe_smtp=False, concurrency=concurrency) == 16
+    assert counting.peak == concurrency  # that many checks were running at one moment
+    assert sorted(counting.checked) == FLEET
+    assert fleet_ctx.store.scan(scan_id).state == "done"  # type: ignore[union-attr]
+
+
+def test_a_worker_killed_mid_chunk_is_recovered_checking_only_what_was_not_stored(
+    fleet_ctx: JobContext, slow_fleet: TinyDns, tmp_path: Path, redis_url: str
+) -> None:
+    slow_fleet.delay_ms = 300  # a check takes a second or so: three rounds of two
+    names = FLEET[:6]
+    settings = dataclasses.replace(fleet_ctx.settings, scan_chunk=6, scan_concurrency=2)
+    store, connection = fleet_ctx.store, fleet_ctx.redis
     queue = scan_queue(connection)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
     env.update(
-        SENDREADY_DNS_SERVERS=slow_dns.nameserver,
+        SENDREADY_DNS_SERVERS=slow_fleet.nameserver,
         SENDREADY_REDIS_URL=redis_url,
         SENDREADY_INSTANCE_PATH=str(tmp_path),
-        SENDREADY_CHECK_BUDGET="2",
+        SENDREADY_CHECK_BUDGET="3",
         SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
         SENDREADY_LOG_LEVEL="WARNING",
     )
@@ -259,38 +384,41 @@ def test_a_worker_killed_mid_job_is_recovered_and_the_domain_stored_once(
         env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        scan_id = enqueue_scan(store, queue, ["slow.test"], settings=settings, probe_smtp=False)
-        started = StartedJobRegistry(queue=queue)
-        wait_until(lambda: started.get_job_ids(cleanup=False), 30, "the job to start")
+        scan_id = enqueue_scan(store, queue, names, settings=settings, probe_smtp=False)
+        done_key = DONE_KEY + scan_id
+        wait_until(lambda: connection.scard(done_key) >= 2, 60, "the chunk's first round")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        job = Job.fetch(job_id(scan_id, "slow.test"), connection=connection)
+        stored = {m.decode() for m in connection.smembers(done_key)}
+        assert 2 <= len(stored) < len(names), "the worker was to be killed mid-chunk"
+        assert set(reports_by_domain(store, scan_id)) == stored  # saved as each completed
+        job = Job.fetch(job_id(scan_id, 0), connection=connection)
         assert job.get_status() == "started"  # nobody will finish it
 
         # RQ's maintenance finds it once its entry outlives the job's own timeout:
         # simulated here by cleaning up "later" instead of waiting for it.
-        later = time.time() + job_timeout(settings) + ABANDON_MARGIN + 1
+        started = StartedJobRegistry(queue=queue)
+        later = time.time() + job_timeout(settings, 6, 2) + ABANDON_MARGIN + 1
         started.cleanup(timestamp=later)
         job.refresh()
         assert job.get_status() == "queued" and job.retries_left == 1
-        slow_dns.delay_ms = 0
-        ctx = JobContext(settings, Engine(settings), store, connection, scan_domain, Notified())
-        use_context(ctx)
+        slow_fleet.delay_ms = 0
+        use_context(fleet_ctx)
         try:
-            work(ctx)
+            work(fleet_ctx)
         finally:
             use_context(None)
-            ctx.engine.close()
+        counting = fleet_ctx.scan
+        assert isinstance(counting, CountingScan)
+        assert sorted(counting.checked) == sorted(set(names) - stored)  # only the missing
         view = store.scan(scan_id)
         assert view is not None and view.state == "done", view
-        assert reports_by_domain(store, scan_id) == {"slow.test": 1}
+        assert reports_by_domain(store, scan_id) == dict.fromkeys(names, 1)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
-        store.close()
-        connection.close()
 
 
 # -- the daily scan --------------------------------------------------------------------
@@ -302,14 +430,13 @@ def test_the_daily_scan_is_enqueued_once_by_one_of_many_workers(
     at = parse_schedule("06:00")
     noon = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     early = datetime(2026, 12, 3, 5, 0, tzinfo=UTC)
-    assert run_schedule(store, queue, at, lambda: DOMAINS, early, settings=ctx.settings) is None
+    listed = lambda: listing(DOMAINS)  # noqa: E731
+    assert run_schedule(store, queue, at, listed, early, settings=ctx.settings) is None
     made: list[str | None] = []
     lock = threading.Lock()
 
     def one_worker() -> None:
-        scan = run_schedule(
-            store, queue, at, lambda: DOMAINS, noon, tenant=TENANT, settings=ctx.settings
-        )
+        scan = run_schedule(store, queue, at, listed, noon, tenant=TENANT, settings=ctx.settings)
         with lock:
             made.append(scan)
 
@@ -324,7 +451,7 @@ def test_the_daily_scan_is_enqueued_once_by_one_of_many_workers(
     assert view is not None and view.kind == "scheduled" and list(view.domains) == DOMAINS
     assert view.tenant == TENANT  # so the tenant's admins see it on the admin page
     next_day = datetime(2026, 12, 4, 6, 1, tzinfo=UTC)
-    assert run_schedule(store, queue, at, lambda: DOMAINS, next_day, settings=ctx.settings)
+    assert run_schedule(store, queue, at, listed, next_day, settings=ctx.settings)
 
 
 def test_a_failed_domain_listing_lets_the_next_tick_try_again(
@@ -333,12 +460,12 @@ def test_a_failed_domain_listing_lets_the_next_tick_try_again(
     at = parse_schedule("06:00")
     noon = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
-    def graph_down() -> list[str]:
+    def graph_down() -> TenantListing:
         raise RuntimeError("Graph is down")
 
     with pytest.raises(RuntimeError):
         run_schedule(store, queue, at, graph_down, noon, settings=ctx.settings)
-    assert run_schedule(store, queue, at, lambda: DOMAINS, noon, settings=ctx.settings)
+    assert run_schedule(store, queue, at, lambda: listing(DOMAINS), noon, settings=ctx.settings)
 
 
 def test_worker_without_redis_url_says_what_to_set(tmp_path: Path) -> None:
@@ -478,7 +605,14 @@ def test_worker_schedule_refuses_to_start_without_an_app_secret(
 def test_a_scheduled_worker_lists_the_tenant_through_graph_and_scans_it(
     dns_server: KnotServer, tmp_path: Path, redis_url: str, issuer: FakeIssuer, pki: Pki
 ) -> None:
-    issuer.domains = [("scan-good.test", True), ("unverified.test", False)]
+    initial = "fix-tenant.onmicrosoft.test"
+    issuer.domains = [
+        ("scan-good.test", True),
+        ("fix-dkim.test", True),  # Microsoft 365 without DKIM: the fix names the CNAMEs
+        (initial, True),
+        ("unverified.test", False),
+    ]
+    issuer.domains_initial = initial
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
     env.update(
         SENDREADY_DNS_SERVERS=dns_server.nameserver,
@@ -491,6 +625,7 @@ def test_a_scheduled_worker_lists_the_tenant_through_graph_and_scans_it(
         SENDREADY_AUTHORITY=f"{issuer.base}/{TENANT}",
         SENDREADY_AUTH_CA_FILE=pki.ca,
         SENDREADY_GRAPH_URL=f"{issuer.base}/graph",
+        SENDREADY_PROVIDER_ALIASES="outlook.com=outlook.test,onmicrosoft.com=onmicrosoft.test",
     )
     store = open_store(job_settings(dns_server.nameserver, tmp_path, redis_url))
     log = (tmp_path / "worker.log").open("w")
@@ -505,10 +640,18 @@ def test_a_scheduled_worker_lists_the_tenant_through_graph_and_scans_it(
 
         wait_until(scheduled_scan_done, 60, "the scheduled scan")
         (view,) = store.scans()
-        assert view.tenant == TENANT and list(view.domains) == ["scan-good.test"]
-        assert reports_by_domain(store, view.id) == {"scan-good.test": 1}
+        names = ["scan-good.test", "fix-dkim.test", initial]
+        assert view.tenant == TENANT and list(view.domains) == names
+        assert reports_by_domain(store, view.id) == dict.fromkeys(names, 1)
+        reports = {r.domain: r.report for r in store.scan_reports(view.id)}
+        assert dkim_cnames(reports["fix-dkim.test"]) == [
+            f"selector1-fix-dkim-test._domainkey.{initial}",
+            f"selector2-fix-dkim-test._domainkey.{initial}",
+        ]
+        assert all(r["facts"]["alignment"]["tenant_domain"] == initial for r in reports.values())
     finally:
         issuer.domains = []
+        issuer.domains_initial = ""
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(30)
