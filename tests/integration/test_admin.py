@@ -1,7 +1,8 @@
 """The admin page and API on the real app: admins only (app role or directory role, tokens
 from the Entra-like issuer), loopback only without sign-in, validated input, a scan run in
 the web process (no Redis) or queued for workers (Redis), progress, a removed DMARC record
-highlighted as a regression, and the CSV and JSON exports."""
+highlighted as a regression, the CSV and JSON exports, and a tenant scan whose checks get
+the tenant's initial domain (the DKIM CNAME fixes), in the web process and on the queue."""
 
 from __future__ import annotations
 
@@ -250,25 +251,54 @@ def test_a_removed_dmarc_record_is_highlighted_as_a_regression(
     assert missing["before"] <= missing["now"] and missing["severity"] in ("critical", "warning")
 
 
+@pytest.mark.parametrize("queued", [False, True], ids=["in-process", "queued"])
 def test_a_tenant_scan_lists_the_admins_tenants_verified_domains_through_graph(
-    dns_server: KnotServer, tmp_path: Path, issuer: FakeIssuer, pki: Pki
+    dns_server: KnotServer,
+    tmp_path: Path,
+    issuer: FakeIssuer,
+    pki: Pki,
+    redis_url: str,
+    queued: bool,
 ) -> None:
-    issuer.domains = [("scan-good.test", True), ("unverified.test", False)]
+    initial = "fix-tenant.onmicrosoft.test"
+    issuer.domains = [("fix-dkim.test", True), ("unverified.test", False), (initial, True)]
+    issuer.domains_initial = initial
     # A multi-tenant API: the client-credentials token is asked of the admin's own tenant.
-    settings = admin_settings(dns_server, tmp_path, issuer, pki, client_secret=API_SECRET)
+    extra: dict[str, Any] = {
+        "client_secret": API_SECRET,
+        "provider_aliases": {"outlook.com": "outlook.test", "onmicrosoft.com": "onmicrosoft.test"},
+    }
+    if queued:
+        extra["redis_url"] = redis_url
+    settings = admin_settings(dns_server, tmp_path, issuer, pki, **extra)
     tenant_app = create_app(settings)
+    ctx: JobContext | None = None
     try:
         client = tenant_app.test_client()
         headers = admin(issuer)
         response = client.post(API, headers=headers, json={"tenant": True, "probe_smtp": False})
         assert response.status_code == 202, response.get_json()
+        if queued:  # a worker of this test's own runs the scan's jobs
+            ctx = JobContext.from_settings(settings)
+            use_context(ctx)
+            make_worker(ctx.redis, [QUEUE]).work(burst=True, logging_level="WARNING")
         body = wait_done(client, response.get_json()["id"], headers)
-        assert body["kind"] == "tenant" and [r["domain"] for r in body["reports"]] == [
-            "scan-good.test"
-        ]
+        assert body["kind"] == "tenant"
+        assert [r["domain"] for r in body["reports"]] == ["fix-dkim.test", initial]
+        document = json.loads(client.get(f"{API}/{body['id']}/export.json", headers=headers).data)
     finally:
         issuer.domains = []
+        issuer.domains_initial = ""
+        use_context(None)
+        if ctx is not None:
+            ctx.close()
         tenant_app.extensions["sendready"].engine.close()
+    stored = {r["domain"]: r["report"] for r in document["reports"]}
+    (missing,) = [f for f in stored["fix-dkim.test"]["findings"] if f["id"] == "dkim.missing"]
+    assert [r["value"] for r in missing["records"]] == [  # the tenant's own CNAME targets
+        f"selector1-fix-dkim-test._domainkey.{initial}",
+        f"selector2-fix-dkim-test._domainkey.{initial}",
+    ]
 
 
 # -- a scan queued for workers ----------------------------------------------------------------
@@ -288,7 +318,7 @@ def test_with_redis_the_scan_is_queued_and_any_instance_shows_the_result(
         body = {"domains": domains, "probe_smtp": False}
         scan_id = first.test_client().post(API, headers=headers, json=body).get_json()["id"]
         queue = scan_queue(connection)
-        assert sorted(queue.job_ids) == sorted(job_id(scan_id, d) for d in domains)
+        assert queue.job_ids == [job_id(scan_id, 0)]  # one chunk of both domains
         queued = second.test_client().get(f"{API}/{scan_id}", headers=headers).get_json()
         assert queued["state"] == "queued" and queued["done"] == 0
         use_context(ctx)
