@@ -1,7 +1,8 @@
 """Scale-out end to end: two gunicorn web instances and two `sendready worker` processes on
-one Redis and one PostgreSQL. A scan of 30 domains (DNS answers 40 ms late) is started
-through instance 1; one worker is SIGKILLed while it holds a started job; the scan is read
-back through instance 2: done, and every domain has exactly one report row in PostgreSQL."""
+one Redis and one PostgreSQL. A scan of 30 domains (DNS answers 40 ms late, six chunk jobs
+of five, two checks at once) is started through instance 1; one worker is SIGKILLed in the
+middle of a chunk, some of its domains stored and some not; the scan is read back through
+instance 2: done, and every domain has exactly one report row in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ from redis import Redis
 from rq import Worker
 from rq.job import Job
 
-from sendready.jobs import RETRIES
+from sendready.jobs import DONE_KEY, RETRIES
 from tests.conftest import NET, addr, wait_until
 from tests.fixtures.postgres import PostgresServer
 from tests.servers.tiny_dns import TinyDns
 
 DOMAIN_COUNT = 30
+CHUNK = 5
 WEB = ((addr(81), 8081), (addr(82), 8082))
 API = "/api/v1/admin/scans"
 SENDREADY = str(Path(sys.executable).with_name("sendready"))
@@ -113,6 +115,9 @@ def fleet(
         SENDREADY_DATABASE_URL=postgres_url,
         SENDREADY_INSTANCE_PATH=str(tmp_path),
         SENDREADY_LOG_LEVEL="INFO",
+        # The web instances queue the scan: six chunks, each checked two domains at a time.
+        SENDREADY_SCAN_CHUNK=str(CHUNK),
+        SENDREADY_SCAN_CONCURRENCY="2",
     )
     fleet = Fleet(env, tmp_path, {})
     try:
@@ -156,6 +161,12 @@ def busy_job(connection: Redis, name: str) -> str | None:
     return worker.get_current_job_id() if worker is not None else None
 
 
+def stored_of_chunk(connection: Redis, scan_id: str, job: str) -> int:
+    """How many of the chunk's domains are counted done (stored) so far."""
+    domains = Job.fetch(job, connection=connection).args[1]
+    return sum(connection.smismember(DONE_KEY + scan_id, domains))
+
+
 def test_no_scan_is_lost_or_duplicated_when_a_worker_is_killed_mid_job(
     fleet: Fleet, redis_url: str, postgres_server: PostgresServer, postgres_url: str
 ) -> None:
@@ -168,14 +179,16 @@ def test_no_scan_is_lost_or_duplicated_when_a_worker_is_killed_mid_job(
 
     killed: list[str] = []
 
-    def worker_a_busy() -> bool:
+    def worker_a_mid_chunk() -> bool:
         job = busy_job(connection, "worker-a")
-        if job is not None:
-            killed.append(job)
-        return job is not None
+        if job is None or not 0 < stored_of_chunk(connection, scan_id, job) < CHUNK:
+            return False
+        killed.append(job)
+        return True
 
-    wait_until(worker_a_busy, 30, "worker-a to hold a started job")
+    wait_until(worker_a_mid_chunk, 60, "worker-a to be in the middle of a chunk")
     fleet.kill("worker-a")
+    assert stored_of_chunk(connection, scan_id, killed[-1]) < CHUNK  # its chunk unfinished
 
     deadline = time.monotonic() + DEADLINE_S
     view = call(2, f"{API}/{scan_id}")
