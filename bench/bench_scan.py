@@ -34,10 +34,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from figures import replace_figures
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 ZONES = BENCH / "zones"
-README = BENCH / "README.md"
 RESULTS = BENCH / "results"
 SENDREADY = ROOT / ".venv" / "bin" / "sendready"
 
@@ -463,14 +464,10 @@ def details(
 
 
 def update_readme(table: str, stamp: str, notes: str) -> None:
-    start, end = "<!-- scan-figures:start -->", "<!-- scan-figures:end -->"
-    text = README.read_text()
-    if start not in text or end not in text:
-        raise BenchError(f"{README} lacks the {start} … {end} markers")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    block = f"{start}\nMeasured {stamp}.\n\n{table}\n\n```\n{notes}\n```\n{end}"
-    README.write_text(head + block + tail)
+    try:
+        replace_figures("scan-figures", table, stamp, notes)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def run_benchmark(args: argparse.Namespace) -> int:

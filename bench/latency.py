@@ -33,10 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from figures import replace_figures
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 ZONES = BENCH / "zones"
-README = BENCH / "README.md"
 RESULTS = BENCH / "results"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 CHECKDMARC_PYTHON = BENCH / ".venv-checkdmarc" / "bin" / "python"
@@ -584,14 +585,10 @@ def details(results: dict[str, Any]) -> str:
 
 
 def update_readme(table: str, stamp: str, notes: str) -> None:
-    start, end = "<!-- latest-figures:start -->", "<!-- latest-figures:end -->"
-    text = README.read_text()
-    if start not in text or end not in text:
-        raise BenchError(f"{README} lacks the {start} … {end} markers")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    block = f"{start}\nMeasured {stamp}.\n\n{table}\n\n```\n{notes}\n```\n{end}"
-    README.write_text(head + block + tail)
+    try:
+        replace_figures("latest-figures", table, stamp, notes)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def wait_for_quiet(seconds: float, threshold: float = 1.0) -> None:
