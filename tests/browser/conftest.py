@@ -7,6 +7,7 @@ tests/site/msal-stub.js (sign-in is stubbed at the MSAL boundary only).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -24,28 +25,41 @@ CDN_OFFICE_JS = Settings().office_js_url
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SITE = ROOT / "tests" / "site"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {addr(80)}",
-]
+
+
+def chromium_flags(host: str) -> list[str]:
+    """Headless Chromium that reaches only ``host``: every other name resolves to nothing."""
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {host}",
+    ]
+
+
+@contextlib.contextmanager
+def chromium(host: str) -> Iterator[Any]:
+    """A launched browser for pages served on ``host``, closed when the block ends."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install-deps.sh installs chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_flags(host)
+        )
+        yield browser
+        browser.close()
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in the main
 # thread while it is open, and every later test that calls asyncio.run() would fail.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/install-deps.sh installs chromium")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+    with chromium(addr(80)) as launched:
+        yield launched
 
 
 class Pane:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import sync_playwright
+from tests.browser.conftest import chromium
 from tests.conftest import NET, ROOT, Pki, addr
 from tests.fixtures.issuer import API_CLIENT_ID, TENANT
 from tests.fixtures.knot import ZONES, KnotServer
@@ -30,17 +29,6 @@ HOST, PORT, SIGNED_PORT = addr(83), 8083, 8084
 BASE = f"http://{HOST}:{PORT}"
 SIGNED_BASE = f"http://{HOST}:{SIGNED_PORT}"
 SITE = ROOT / "tests" / "site"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {HOST}",
-]
 
 
 def serve(port: int, settings: Settings) -> Iterator[Flask]:
@@ -88,12 +76,8 @@ def signed_service(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/install-deps.sh installs chromium")
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    with chromium(HOST) as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
