@@ -179,6 +179,21 @@ def reports_by_domain(store: Store, scan_id: str) -> dict[str, int]:
     return counts
 
 
+def worker_env(tmp_path: Path, nameserver: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a real `sendready worker` on the test servers: this process's,
+    without its SENDREADY_* settings, plus the test's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update(
+        SENDREADY_DNS_SERVERS=nameserver,
+        SENDREADY_REDIS_URL=redis_url,
+        SENDREADY_INSTANCE_PATH=str(tmp_path),
+        SENDREADY_CHECK_BUDGET="3",
+        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
+        **extra,
+    )
+    return env
+
+
 def test_every_domain_is_checked_once_and_the_last_job_finishes_the_scan(
     ctx: JobContext, queue: Queue, store: Store, notified: Notified
 ) -> None:
@@ -369,15 +384,7 @@ def test_a_worker_killed_mid_chunk_is_recovered_checking_only_what_was_not_store
     settings = dataclasses.replace(fleet_ctx.settings, scan_chunk=6, scan_concurrency=2)
     store, connection = fleet_ctx.store, fleet_ctx.redis
     queue = scan_queue(connection)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    env.update(
-        SENDREADY_DNS_SERVERS=slow_fleet.nameserver,
-        SENDREADY_REDIS_URL=redis_url,
-        SENDREADY_INSTANCE_PATH=str(tmp_path),
-        SENDREADY_CHECK_BUDGET="3",
-        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
-        SENDREADY_LOG_LEVEL="WARNING",
-    )
+    env = worker_env(tmp_path, slow_fleet.nameserver, redis_url, SENDREADY_LOG_LEVEL="WARNING")
     log = (tmp_path / "worker.log").open("w")
     proc = subprocess.Popen(
         [SENDREADY, "worker"],
@@ -508,14 +515,7 @@ def test_a_pool_of_worker_processes_runs_the_scan_and_exits_in_burst_mode(
     connection = Redis.from_url(redis_url)
     scan_id = enqueue_scan(store, scan_queue(connection), DOMAINS, settings=settings,
                            probe_smtp=False)  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    env.update(
-        SENDREADY_DNS_SERVERS=dns_server.nameserver,
-        SENDREADY_REDIS_URL=redis_url,
-        SENDREADY_INSTANCE_PATH=str(tmp_path),
-        SENDREADY_CHECK_BUDGET="3",
-        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
-    )
+    env = worker_env(tmp_path, dns_server.nameserver, redis_url)
     done = subprocess.run(
         [SENDREADY, "worker", "--processes", "2", "--burst"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -613,13 +613,10 @@ def test_a_scheduled_worker_lists_the_tenant_through_graph_and_scans_it(
         ("unverified.test", False),
     ]
     issuer.domains_initial = initial
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    env.update(
-        SENDREADY_DNS_SERVERS=dns_server.nameserver,
-        SENDREADY_REDIS_URL=redis_url,
-        SENDREADY_INSTANCE_PATH=str(tmp_path),
-        SENDREADY_CHECK_BUDGET="3",
-        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
+    env = worker_env(
+        tmp_path,
+        dns_server.nameserver,
+        redis_url,
         SENDREADY_CLIENT_ID=API_CLIENT_ID,
         SENDREADY_CLIENT_SECRET=API_SECRET,
         SENDREADY_AUTHORITY=f"{issuer.base}/{TENANT}",
