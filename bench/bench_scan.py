@@ -445,8 +445,8 @@ def details(
         f"{len(runs)} runs at {args.delay:g} ms per DNS answer, SMTP probes off, "
         f"{args.workers} `sendready worker --processes {args.processes}`, jobs of "
         f"{args.chunk} domains checked {args.concurrency} at once; 1-minute load "
-        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (other people's "
-        "work on this shared 2-core machine):",
+        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (2 cores; the "
+        "after figure includes the benchmark's own workers and DNS server):",
     ]
     for number, run in enumerate(runs, 1):
         lines.append(
