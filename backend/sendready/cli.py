@@ -201,7 +201,7 @@ def cmd_check(args: argparse.Namespace, out: IO[str]) -> int:
             "budget": args.timeout,
         }
         if args.tenant_domain is not None:
-            options["tenant_domain"] = _tenant_domain(args.tenant_domain)
+            options["tenant_domain"] = domain_option(args.tenant_domain, "--tenant-domain")
         for key in ("probe_smtp", "submission", "oauth_token"):
             if getattr(args, key, None) is not None:
                 options[key] = getattr(args, key)
@@ -221,12 +221,13 @@ def cmd_check(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_CRITICAL if report.has_critical else EXIT_OK
 
 
-def _tenant_domain(name: str) -> str:
-    """--tenant-domain as a validated, lower-case domain name (the option named in errors)."""
+def domain_option(text: str, where: str) -> str:
+    """A domain given on the command line, validated and lower-case; a UsageError naming
+    ``where`` (the option, argument or file line) otherwise."""
     try:
-        return normalize_domain(name)
+        return normalize_domain(text)
     except InvalidInput as exc:
-        raise UsageError(f"--tenant-domain: {exc}") from None
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _use_color(choice: str, out: IO[str]) -> bool:
@@ -248,14 +249,21 @@ _STYLE = {
 }
 
 
-def render(report: Report, *, color: bool = False, width: int = 100) -> str:
-    """The report as text grouped by area: problems first, then unknowns, then passes."""
+def painter(color: bool) -> Callable[..., str]:
+    """``paint(text, *styles)``: the text in the _STYLE styles, or as it is without colour."""
 
     def paint(text: str, *styles: str) -> str:
         if not color:
             return text
         return "".join(_STYLE[s] for s in styles) + text + _STYLE["reset"]
 
+    return paint
+
+
+def render(report: Report, *, color: bool = False, width: int = 100) -> str:
+    """The report as text grouped by area: problems first, then unknowns, then passes."""
+
+    paint = painter(color)
     lines = [
         paint(f"SendReady — {report.address or report.domain}", "bold")
         + paint(f"  (checked {report.checked_at}, {report.duration_ms:.0f} ms)", "dim"),

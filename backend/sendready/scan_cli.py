@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .cli import _STYLE, EXIT_CRITICAL, EXIT_OK, UsageError, _settings, _use_color
+from .cli import EXIT_CRITICAL, EXIT_OK, UsageError, _settings, _use_color, domain_option, painter
 from .config import Settings
-from .dns import InvalidInput, normalize_domain
 
 if TYPE_CHECKING:
     from .scan import Progress, ScanResult, TenantListing
@@ -112,7 +111,7 @@ def _what_to_scan(
         raise UsageError("name the domains: DOMAIN..., --file FILE or --tenant (exactly one)")
     settings = _settings(args)
     tenant: str | None = None
-    initial = _domain(args.tenant_domain, "--tenant-domain") if args.tenant_domain else None
+    initial = domain_option(args.tenant_domain, "--tenant-domain") if args.tenant_domain else None
     if args.tenant is not None:
         if not settings.client_id:
             raise UsageError("--tenant needs SENDREADY_CLIENT_ID (the app registration)")
@@ -122,7 +121,7 @@ def _what_to_scan(
     elif args.file:
         domains = _read_file(args.file)
     else:
-        domains = [_domain(d, "DOMAIN") for d in args.domains]
+        domains = [domain_option(d, "DOMAIN") for d in args.domains]
     if not domains:
         raise UsageError("no domains to check")
     return settings, tenant, domains, initial
@@ -151,13 +150,6 @@ def _formatted(
     return render_scan(result, reports, view.errors, color=color)
 
 
-def _domain(text: str, where: str) -> str:
-    try:
-        return normalize_domain(text)
-    except InvalidInput as exc:
-        raise UsageError(f"{where}: {exc}") from None
-
-
 def _read_file(path: str) -> list[str]:
     """One domain a line; blank lines and ``#`` comments are skipped."""
     try:
@@ -171,7 +163,7 @@ def _read_file(path: str) -> list[str]:
     for number, line in enumerate(lines, 1):
         name = line.split("#", 1)[0].strip()
         if name:
-            domains.append(_domain(name, f"{path}:{number}"))
+            domains.append(domain_option(name, f"{path}:{number}"))
     return domains
 
 
@@ -232,11 +224,7 @@ def render_scan(
 ) -> str:
     """A table of the domains (worst first), the regressions, and the verdict."""
 
-    def paint(text: str, *styles: str) -> str:
-        if not color:
-            return text
-        return "".join(_STYLE[s] for s in styles) + text + _STYLE["reset"]
-
+    paint = painter(color)
     rank = {"critical": 0, "warning": 1, "info": 2, None: 3}
     rows = sorted(reports, key=lambda r: (rank.get(r.worst, 3), r.domain))
     width = max([len("domain"), *(len(r.domain) for r in reports), *(len(d) for d in errors)])
