@@ -104,7 +104,6 @@ class Rule:
         *,
         severity: Severity | None = None,
         spec: str | None = None,
-        records: tuple[Record, ...] = (),
         **data: Any,
     ) -> Finding:
         return Finding(
@@ -117,7 +116,6 @@ class Rule:
             fix,
             spec or self.spec,
             data,
-            records,
         )
 
     def unknown(self, subject: str, reason: str, title: str = "", **data: Any) -> Finding:

@@ -404,7 +404,7 @@ def test_passes_unknowns_and_findings_with_records_are_left_as_they_are() -> Non
     findings = [
         rule.passed(D, "ok"),
         rule.unknown(D, "timed out"),
-        rule.failed(D, "t", records=own),
+        replace(rule.failed(D, "t"), records=own),
         failed("mx.missing"),
     ]
     out = fixes.attach(findings, {}, CheckRequest(D), Settings(), now=NOW)

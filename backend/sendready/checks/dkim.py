@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
@@ -255,14 +255,15 @@ def key_findings(sel: SelectorFacts) -> list[Finding]:
         shown = f"{sel.name} CNAME → {' → '.join(sel.cname_chain)}; TXT {sel.target}"
     out: list[Finding] = []
     if len(sel.keys) > 1:
-        multiple = MULTIPLE.failed(
-            where,
-            f"{len(sel.keys)} TXT records at the selector {sel.selector}",
-            f"{shown}: " + " | ".join(k.record[:80] for k in sel.keys),
-            f"Keep exactly one DKIM key record at {sel.target}.",
+        out.append(
+            MULTIPLE.failed(
+                where,
+                f"{len(sel.keys)} TXT records at the selector {sel.selector}",
+                f"{shown}: " + " | ".join(k.record[:80] for k in sel.keys),
+                f"Keep exactly one DKIM key record at {sel.target}.",
+                records=len(sel.keys),
+            )
         )
-        # `records` names Finding.records in Rule.failed, so the data key is set here.
-        out.append(replace(multiple, data={"records": len(sel.keys)}))
     for key in sel.keys:
         out.extend(_one_key(sel, key, shown))
     return out

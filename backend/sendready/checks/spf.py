@@ -608,7 +608,7 @@ def _missing(domain: str, tree: SpfNode) -> Finding:
 def _multiple(node: SpfNode, apex: bool) -> Finding:
     merged = _merge(node.records)
     where = "" if apex else f" (reached through `{node.term}`)"
-    finding = MULTIPLE.failed(
+    return MULTIPLE.failed(
         node.domain,
         f"{node.domain} publishes {len(node.records)} SPF records{where}",
         "TXT "
@@ -618,9 +618,8 @@ def _multiple(node: SpfNode, apex: bool) -> Finding:
         + ". Receivers return permerror: SPF fails for every message.",
         (COMBINED.lstrip() + " " if apex else "")
         + (f"Replace them with one record, e.g. `{merged}`." if merged else "Keep one record."),
+        records=list(node.records),
     )
-    # `records` names Finding.records in Rule.failed, so the data key is set here.
-    return replace(finding, data={"records": list(node.records)})
 
 
 def _merge(records: tuple[str, ...]) -> str:
