@@ -41,9 +41,12 @@ def addr(last: int) -> str:
     return f"{NET}.{last}"
 
 
-def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
-    """End a server this test started: SIGTERM (its graceful shutdown), then SIGKILL."""
-    proc.send_signal(signal.SIGTERM)
+def stop_process(
+    proc: subprocess.Popen[Any], timeout: float = 10.0, signal_number: int = signal.SIGTERM
+) -> None:
+    """End a server this test started: ``signal_number`` (SIGTERM, most servers' graceful
+    shutdown), then SIGKILL after ``timeout`` seconds."""
+    proc.send_signal(signal_number)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
