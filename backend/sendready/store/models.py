@@ -38,6 +38,11 @@ NAMING = {
 DOMAIN_LENGTH = 253
 
 
+def as_utc(stamp: datetime) -> datetime:
+    """``stamp`` in UTC; a naive datetime is taken to be UTC already."""
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every database.
 
@@ -58,8 +63,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        stamp: datetime = value
-        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        return as_utc(value)
 
 
 class Base(DeclarativeBase):

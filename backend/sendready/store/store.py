@@ -23,7 +23,7 @@ from ..dns import normalize_domain
 from ..model import Report, Severity, Status
 from .database import database_url, make_engine, safe_url
 from .migrate import upgrade
-from .models import FindingRow, ReportRow, ScanErrorRow, ScanRow
+from .models import FindingRow, ReportRow, ScanErrorRow, ScanRow, as_utc
 from .views import DONE, PARTIAL, QUEUED, RUNNING, Regression, ScanView, StoredReport
 
 #: Most domains one scan may hold (a large tenant has hundreds).
@@ -328,7 +328,7 @@ def _instant(text: str) -> datetime:
         stamp = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         raise ValueError(f"report checked_at {text!r} is not an ISO-8601 time") from None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return as_utc(stamp)
 
 
 def _scan_id(scan_id: str) -> str:
