@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .auth.http import BoundedSession, make_session
+from .auth.http import make_session
 from .auth.msal_client import ServiceAuthError, TokenBroker
 from .config import ConfigError, Settings
 from .dns.names import InvalidInput, normalize_domain
@@ -477,11 +477,10 @@ def _address_problem(host: str, port: int | None, scheme: str, settings: Setting
 
 
 def _webhook_session(settings: Settings) -> requests.Session:
-    """Like auth/http.py's session, but trusting the CA file of the TLS checks (ca_file):
-    the webhook is an ordinary HTTPS site, not Entra ID or Graph."""
-    session = BoundedSession()
-    # REQUESTS_CA_BUNDLE and friends would otherwise override `verify` (TESTING.md §7).
-    session.trust_env = False
+    """auth/http.py's session (no proxy or CA variables, bounded timeouts), but trusting the
+    CA file of the TLS checks (ca_file): the webhook is an ordinary HTTPS site, not Entra ID
+    or Graph."""
+    session = make_session(settings)
     session.verify = settings.ca_file or True
     return session
 
