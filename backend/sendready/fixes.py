@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 from .checks.dkim import DkimFacts
 from .checks.dmarc import DmarcFacts
 from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
-from .checks.mta_sts import MODES, POLICY_PATH, MtaStsFacts
+from .checks.mta_sts import (
+    POLICY_PATH,
+    SUGGESTED_MAX_AGE,
+    MtaStsFacts,
+    meant_mode,
+    policy_text,
+)
 from .checks.mx import MxFacts
 from .checks.services import ServicesFacts
 from .checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact
@@ -30,8 +36,6 @@ from .providers import Catalog, Service, catalog
 
 #: TTL of every suggested DNS record: an hour lets a mistake be corrected the same day.
 TTL = 3600
-#: MTA-STS max_age to start with: a week (the check's own advice; RFC 8461 §3.2 says weeks).
-STS_MAX_AGE = 604_800
 #: TXT character-strings hold at most 255 octets (RFC 7208 §3.3); longer values are split.
 TXT_STRING = 255
 _ALL_RANK = {"-": 0, "~": 1, "?": 2, "+": 3}
@@ -589,12 +593,6 @@ def _dkim_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
 # -- MTA-STS -----------------------------------------------------------------------------
 
 
-def sts_policy(mode: str, mx: Iterable[str], max_age: int = STS_MAX_AGE) -> str:
-    """An RFC 8461 §3.2 policy file body (LF line ends)."""
-    lines = ["version: STSv1", f"mode: {mode}", *(f"mx: {m}" for m in mx), f"max_age: {max_age}"]
-    return "\n".join(lines) + "\n"
-
-
 def mta_sts_records(domain: str, body: str, policy_id: str, *, new: bool) -> tuple[Record, ...]:
     """The policy FILE at its URL and the ``_mta-sts`` TXT record that announces it."""
     url = f"https://mta-sts.{domain}{POLICY_PATH}"
@@ -642,14 +640,13 @@ def _sts_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
         if not hosts:
             return ()  # without MX hosts there is nothing for a policy to cover
         # An invalid policy keeps the mode it meant, as the check's fix text says.
-        meant = facts.policy.mode if facts.policy is not None else ""
-        body = sts_policy(meant if meant in MODES else "testing", hosts)
+        body = policy_text(meant_mode(facts.policy), hosts)
         return mta_sts_records(ctx.domain, body, ctx.policy_id, new=True)
     mode = "enforce" if finding.id == "mta_sts.mode" else policy.mode
-    max_age = STS_MAX_AGE if policy.max_age is None else policy.max_age
+    max_age = SUGGESTED_MAX_AGE if policy.max_age is None else policy.max_age
     if finding.id == "mta_sts.max_age_short":
-        max_age = max(max_age, STS_MAX_AGE)
-    body = sts_policy(mode, dict.fromkeys((*policy.mx, *facts.uncovered)), max_age)
+        max_age = max(max_age, SUGGESTED_MAX_AGE)
+    body = policy_text(mode, dict.fromkeys((*policy.mx, *facts.uncovered)), max_age)
     return mta_sts_records(ctx.domain, body, ctx.policy_id, new=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..dns import Lookup
@@ -16,6 +17,8 @@ from .services import mx_names
 POLICY_PATH = "/.well-known/mta-sts.txt"
 MAX_AGE_LIMIT = 31_557_600
 MODES = ("enforce", "testing", "none")
+#: The max_age a suggested policy starts with: a week (RFC 8461 §3.2 recommends weeks).
+SUGGESTED_MAX_AGE = 604_800
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 NOT_PUBLISHED = rule(
@@ -207,22 +210,32 @@ def fetch_findings(domain: str, result: FetchResult) -> list[Finding]:
     return []
 
 
+def policy_text(mode: str, mx: Iterable[str], max_age: int = SUGGESTED_MAX_AGE) -> str:
+    """A policy file body (RFC 8461 §3.2, LF line ends): the one the fix text shows and the
+    fixes' FILE record serves."""
+    lines = ["version: STSv1", f"mode: {mode}", *(f"mx: {m}" for m in mx), f"max_age: {max_age}"]
+    return "\n".join(lines) + "\n"
+
+
+def meant_mode(policy: Policy | None) -> str:
+    """The mode to suggest for a policy that cannot be used: the one it meant when that is
+    a valid mode, otherwise testing (where a new policy starts)."""
+    return policy.mode if policy is not None and policy.mode in MODES else "testing"
+
+
 def policy_findings(facts: MtaStsFacts, media_type: str = "text/plain") -> list[Finding]:
     domain = facts.domain
     policy = facts.policy
     if policy is None:
         return []
     if policy.error:
-        # Keep the mode the policy meant when it is a valid one; otherwise start in testing.
-        mode = policy.mode if policy.mode in MODES else "testing"
+        example = policy_text(meant_mode(policy), facts.mx_hosts or (f"mx.{domain}",))
         return [
             UNREACHABLE.failed(
                 domain,
                 f"The MTA-STS policy is invalid: {policy.error}",
                 f"https://mta-sts.{domain}{POLICY_PATH}",
-                f"Serve a policy like:\nversion: STSv1\nmode: {mode}\n"
-                + "".join(f"mx: {h}\n" for h in facts.mx_hosts or (f"mx.{domain}",))
-                + "max_age: 604800",
+                "Serve a policy like:\n" + example.rstrip("\n"),
             )
         ]
     out: list[Finding] = []
@@ -277,7 +290,7 @@ def policy_findings(facts: MtaStsFacts, media_type: str = "text/plain") -> list[
                 domain,
                 f"MTA-STS max_age is {policy.max_age} s",
                 "RFC 8461 §3.2 recommends weeks or more.",
-                "Set max_age: 604800 (a week) or more.",
+                f"Set max_age: {SUGGESTED_MAX_AGE} (a week) or more.",
                 max_age=policy.max_age,
             )
         )
