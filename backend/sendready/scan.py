@@ -87,6 +87,20 @@ class TenantListing:
     initial: str | None
 
 
+def authority_tenant(authority: str) -> str:
+    """The tenant an Entra ID authority names: its last path segment (a tenant id or domain,
+    or organizations/common for a multi-tenant app)."""
+    return urlsplit(authority).path.rstrip("/").rpartition("/")[2]
+
+
+def tenant_authority(authority: str, tenant: str) -> str:
+    """``authority`` with its last path segment (organizations, common, an id) = ``tenant``:
+    client credentials for a tenant's domain list need the tenant's own authority."""
+    parts = urlsplit(authority)
+    base = parts.path.rstrip("/").rpartition("/")[0]
+    return parts._replace(path=f"{base}/{tenant}").geturl()
+
+
 def tenant_domains(
     settings: Settings,
     broker: TokenBroker,

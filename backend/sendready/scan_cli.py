@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .cli import EXIT_CRITICAL, EXIT_OK, UsageError, _settings, _use_color, domain_option, painter
 from .config import Settings
@@ -169,9 +168,9 @@ def _read_file(path: str) -> list[str]:
 
 def _tenant_settings(settings: Settings, tenant_id: str) -> tuple[Settings, str]:
     """Settings whose authority names one tenant (client credentials need one), and its id."""
-    parts = urlsplit(settings.authority)
-    base, _, current = parts.path.rstrip("/").rpartition("/")
-    tenant = tenant_id.strip() or current
+    from .scan import authority_tenant, tenant_authority
+
+    tenant = tenant_id.strip() or authority_tenant(settings.authority)
     if tenant.lower() in ("organizations", "common", "consumers", ""):
         raise UsageError(
             "--tenant needs a tenant: give its id (--tenant TENANT_ID) or set "
@@ -179,8 +178,7 @@ def _tenant_settings(settings: Settings, tenant_id: str) -> tuple[Settings, str]
         )
     if not all(c.isalnum() or c in "-." for c in tenant) or len(tenant) > 100:
         raise UsageError(f"--tenant {tenant!r}: not a tenant id or domain")
-    authority = parts._replace(path=f"{base}/{tenant}").geturl()
-    return replace(settings, authority=authority), tenant
+    return replace(settings, authority=tenant_authority(settings.authority, tenant)), tenant
 
 
 def _tenant_listing(settings: Settings) -> TenantListing:

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Sequence
 from datetime import time
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from redis import Redis
 
@@ -94,7 +93,9 @@ def cmd_worker(args: argparse.Namespace, out: IO[str]) -> int:
 
 def schedule_tenant(settings: Settings) -> str | None:
     """The tenant id the daily scan lists: the last path segment of SENDREADY_AUTHORITY."""
-    segment = urlsplit(settings.authority).path.rstrip("/").rpartition("/")[2].lower()
+    from .scan import authority_tenant
+
+    segment = authority_tenant(settings.authority).lower()
     return segment if GUID.match(segment) else None
 
 

@@ -33,6 +33,7 @@ from ..auth.msal_client import TokenBroker
 from ..auth.tokens import Principal
 from ..config import Settings
 from ..dns import InvalidInput, normalize_domain
+from ..scan import tenant_authority
 from .api import _body, services
 from .problems import Problem
 
@@ -437,13 +438,6 @@ def _tenant_listing(principal: Principal | None) -> tuple[list[str], str | None]
 
 
 MAX_BROKERS = 256
-
-
-def tenant_authority(authority: str, tenant: str) -> str:
-    """``authority`` with its last path segment (organizations, common, an id) = ``tenant``."""
-    parts = urlsplit(authority)
-    base = parts.path.rstrip("/").rpartition("/")[0]
-    return parts._replace(path=f"{base}/{tenant}").geturl()
 
 
 def _tenant_broker(admin: AdminServices, tenant: str) -> tuple[Settings, TokenBroker]:
