@@ -30,6 +30,7 @@ from .checks.services import ServicesFacts
 from .checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact
 from .checks.spf_eval import LOOKUP_LIMIT, VOID_LIMIT
 from .checks.spf_syntax import Mechanism, Modifier, SpfSyntaxError, Term, parse_record
+from .checks.tlsrpt import report_mailbox, suggested_record
 from .config import Settings
 from .model import CheckRequest, Finding, Record, Status
 from .providers import Catalog, Service, catalog
@@ -658,9 +659,9 @@ def tlsrpt_record(domain: str) -> Record:
     return Record(
         "TXT",
         f"_smtp._tls.{domain}",
-        f"v=TLSRPTv1; rua=mailto:tls-reports@{domain}",
+        suggested_record(domain),
         TTL,
-        f"Create the mailbox tls-reports@{domain} (or use an https: endpoint of a report "
+        f"Create the mailbox {report_mailbox(domain)} (or use an https: endpoint of a report "
         "service in rua=); reports arrive daily as gzip JSON. Publish only this one record.",
     )
 

@@ -34,6 +34,17 @@ MULTIPLE = rule(
 _RECORD = re.compile(r"^v=TLSRPTv1\s*;", re.ASCII)
 
 
+def report_mailbox(domain: str) -> str:
+    """The mailbox a suggested record sends the reports to (the admin must create it)."""
+    return f"tls-reports@{domain}"
+
+
+def suggested_record(domain: str) -> str:
+    """The record to publish for daily reports by mail: the fix text shows it and the
+    fixes' TXT record carries it."""
+    return f"v=TLSRPTv1; rua=mailto:{report_mailbox(domain)}"
+
+
 @dataclass(frozen=True, slots=True)
 class TlsRptFacts:
     domain: str
@@ -82,7 +93,7 @@ def findings(facts: TlsRptFacts) -> list[Finding]:
     why = " and ".join(
         w for w in ("MTA-STS" if facts.mta_sts else "", "DANE" if facts.dane_hosts else "") if w
     )
-    example = f'_smtp._tls.{domain} TXT "v=TLSRPTv1; rua=mailto:tls-reports@{domain}"'
+    example = f'_smtp._tls.{domain} TXT "{suggested_record(domain)}"'
     if not facts.records:
         if not needed:
             return [
