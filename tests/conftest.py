@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,6 +53,30 @@ def stop_process(
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """The environment for a process a test starts: this one's without any SENDREADY_
+    variable (the developer's own must not leak in), plus ``settings`` by their Settings
+    field names (``instance_path="..."`` is SENDREADY_INSTANCE_PATH)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env.update({f"SENDREADY_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def run_sendready(
+    *args: str, env: dict[str, str], timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """``sendready ARGS`` as a real process of this checkout, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "sendready.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "server") -> None:

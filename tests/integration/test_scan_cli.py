@@ -7,15 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NET, ROOT, Pki
+from tests.conftest import NET, Pki, clean_environment, run_sendready
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
 from tests.fixtures.knot import ZONES, KnotServer
 from tests.servers.fake_issuer import FakeIssuer
@@ -24,18 +22,14 @@ from tests.servers.fake_issuer import FakeIssuer
 def sendready(
     *args: str, dns_server: KnotServer, instance: Path, **env_extra: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
+    env = clean_environment(
+        dns_servers=dns_server.nameserver,
+        allow_private_targets=f"{NET}.0/24",
+        instance_path=str(instance),
+    )
     env.pop("NO_COLOR", None)
-    env.update(
-        SENDREADY_DNS_SERVERS=dns_server.nameserver,
-        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
-        SENDREADY_INSTANCE_PATH=str(instance),
-        **env_extra,
-    )
-    argv = [sys.executable, "-m", "sendready.cli", "scan", *args]
-    return subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    env.update(env_extra)
+    return run_sendready("scan", *args, env=env, timeout=120)
 
 
 def test_a_scan_with_a_critical_domain_exits_1_with_a_table_and_progress(

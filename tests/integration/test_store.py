@@ -38,6 +38,13 @@ def settings_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return Settings(database_url=request.getfixturevalue("postgres_url"))
 
 
+def env_of(settings: Settings) -> dict[str, str]:
+    """The settings naming the history database of ``settings``, for ``clean_environment``."""
+    if settings.database_url:
+        return {"database_url": settings.database_url}
+    return {"instance_path": settings.instance_path}
+
+
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return settings_for(request.param, request, tmp_path)

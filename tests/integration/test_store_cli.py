@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from sendready.config import Settings
 from sendready.store import head_revision, open_store
 from sendready.store.models import ScanRow
-from tests.conftest import ROOT, addr
-from tests.integration.test_store import BACKENDS, settings_for
+from tests.conftest import addr, clean_environment, run_sendready
+from tests.integration.test_store import BACKENDS, env_of, settings_for
 
 
-def sendready_db(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    environ.update({f"SENDREADY_{k.upper()}": v for k, v in env.items()})
-    return subprocess.run(
-        [sys.executable, "-m", "sendready.cli", "db", *args],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    if settings.database_url:
-        return {"database_url": settings.database_url}
-    return {"instance_path": settings.instance_path}
+def sendready_db(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    return run_sendready("db", *args, env=clean_environment(**settings))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

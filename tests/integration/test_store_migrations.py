@@ -3,7 +3,6 @@ that open and write one database at once migrate it once and store each report o
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +12,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from sendready.config import Settings
 from sendready.store import current_revision, head_revision, open_store
 from sendready.store.migrate import alembic_config, upgrade
 from sendready.store.models import Base, FindingRow
-from tests.conftest import ROOT
-from tests.integration.test_store import BACKENDS, rows, settings_for
+from tests.conftest import ROOT, clean_environment
+from tests.integration.test_store import BACKENDS, env_of, rows, settings_for
 
 CHILD = """
 import sys
@@ -39,15 +37,6 @@ for n in range(int(count)):
 store.close()
 print(saved, flush=True)
 """
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    if settings.database_url:
-        env["SENDREADY_DATABASE_URL"] = settings.database_url
-    else:
-        env["SENDREADY_INSTANCE_PATH"] = settings.instance_path
-    return env
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -86,7 +75,7 @@ def test_two_processes_migrate_one_empty_database_and_save_each_report_once(
         subprocess.Popen(
             [sys.executable, "-c", CHILD],
             cwd=ROOT,
-            env=environment(settings),
+            env=clean_environment(**env_of(settings)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -6,15 +6,13 @@ Graph (the Entra-like issuer), `sendready scan --tenant-domain` takes it for a l
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import NET, ROOT, Pki
+from tests.conftest import NET, Pki, clean_environment, run_sendready
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET
 from tests.fixtures.issuer import TENANT as TENANT_ID
 from tests.servers.fake_issuer import FakeIssuer
@@ -26,17 +24,9 @@ ALIASES = "outlook.com=outlook.test,onmicrosoft.com=onmicrosoft.test"
 
 
 def run(*argv: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    env.update(SENDREADY_PROVIDER_ALIASES=ALIASES, NO_COLOR="1", **env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "sendready.cli", *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = clean_environment(provider_aliases=ALIASES)
+    env.update(NO_COLOR="1", **env_extra)
+    return run_sendready(*argv, env=env, timeout=120)
 
 
 def sendready(*args: str, nameserver: str) -> subprocess.CompletedProcess[str]:
