@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import requests
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from ..auth.graph import TenantDomains, organization_domains, proxy_addresses
-from ..auth.msal_client import ServiceAuthError
 from ..auth.tokens import Principal
 from ..checks.requirements import HEADER_NAMES
 from ..dns import InvalidInput, normalize_domain, parse_address
@@ -22,8 +18,6 @@ from ..model import CheckRequest, Report
 from .openapi import document
 from .problems import Problem
 from .services import Services
-
-log = logging.getLogger(__name__)
 
 MAX_SELECTORS = 20
 MAX_HEADER_LENGTH = 2048
@@ -164,69 +158,6 @@ def _principal() -> Principal | None:
     return value if isinstance(value, Principal) else None
 
 
-def _graph_addresses(svc: Services, principal: Principal) -> list[str]:
-    """The signed-in user's SMTP addresses, from Graph on behalf of the user."""
-    if svc.broker is None:
-        raise ServiceAuthError(
-            501,
-            "graph_unavailable",
-            "Microsoft Graph is not configured",
-            "the user's addresses need a client secret or certificate on the server",
-        )
-    token = svc.broker.on_behalf_of(principal.token, [f"{svc.settings.graph_url}/User.Read"])
-    return proxy_addresses(svc.session, svc.settings.graph_url, token)
-
-
-def with_mailbox(svc: Services, check: CheckRequest, principal: Principal | None) -> CheckRequest:
-    """Fill the signed-in mailbox from the token and, only for a From that differs from it
-    (a Send As), the user's own addresses from Graph; a Graph failure leaves them None so
-    the Send As check says it could not judge, and never blocks the check."""
-    if principal is None or check.address is None:
-        return check
-    try:
-        parse_address(principal.name)
-    except InvalidInput:
-        return check  # the token names no mailbox address
-    mailbox = principal.name.lower()
-    if check.address.lower() == mailbox:
-        return dataclasses.replace(check, mailbox=mailbox)
-    try:
-        own: tuple[str, ...] | None = tuple(_graph_addresses(svc, principal))
-    except (ServiceAuthError, requests.RequestException, ValueError) as exc:
-        log.warning("own addresses unavailable for Send As: %s", type(exc).__name__)
-        own = None
-    return dataclasses.replace(check, mailbox=mailbox, own_addresses=own)
-
-
-def _graph_tenant(svc: Services, principal: Principal) -> TenantDomains | None:
-    """The caller's tenant domains from Graph /organization on behalf of the user (User.Read,
-    the permission the pane already has); None when that fails, for whatever reason."""
-    if svc.broker is None:
-        return None
-    try:
-        scopes = [f"{svc.settings.graph_url}/User.Read"]
-        token = svc.broker.on_behalf_of(principal.token, scopes)
-        return organization_domains(svc.session, svc.settings.graph_url, token)
-    except (ServiceAuthError, requests.RequestException, ValueError) as exc:
-        log.warning("tenant domains unavailable: %s", type(exc).__name__)
-        return None
-
-
-def with_tenant_domain(
-    svc: Services, check: CheckRequest, principal: Principal | None
-) -> CheckRequest:
-    """Fill the tenant's initial domain for a signed-in caller whose tenant has verified the
-    checked domain (or a parent of it), so Microsoft 365's DKIM CNAMEs and signing domain can
-    be named. Looked up once per tenant per day (TenantDomainCache); a failure leaves it None
-    and never blocks the check."""
-    if principal is None or svc.broker is None or check.tenant_domain is not None:
-        return check
-    tenant = svc.tenants.get(principal.tid, svc.redis, lambda: _graph_tenant(svc, principal))
-    if tenant is None or tenant.initial is None or not tenant.covers(check.domain):
-        return check
-    return dataclasses.replace(check, tenant_domain=tenant.initial)
-
-
 def report_key(check: CheckRequest) -> str:
     """The report cache's key: the domain, and the tenant domain when the report was built
     with one, because its records point into that tenant and no other tenant may see them
@@ -266,8 +197,8 @@ def make_blueprint(
                 )
             token = svc.broker.on_behalf_of(principal.token, [svc.settings.smtp_send_scope])
             check = dataclasses.replace(check, oauth_token=token)
-        check = with_mailbox(svc, check, _principal())
-        check = with_tenant_domain(svc, check, _principal())
+        check = svc.with_mailbox(check, _principal())
+        check = svc.with_tenant_domain(check, _principal())
         report = svc.run(check)
         body = _encode(report)
         # Only a plain check of the domain stands for "the domain's latest report"; a Send
@@ -284,7 +215,7 @@ def make_blueprint(
             domain = normalize_domain(name)
         except InvalidInput as exc:
             raise Problem(422, str(exc), field="domain", reason="invalid_domain") from None
-        check = with_tenant_domain(svc, CheckRequest(domain=domain), _principal())
+        check = svc.with_tenant_domain(CheckRequest(domain=domain), _principal())
         body = svc.cache.get(report_key(check))
         svc.metrics.cache_lookup(body is not None)
         state = "hit"
@@ -308,7 +239,7 @@ def make_blueprint(
                 "the user's addresses need sign-in and a client secret or certificate",
                 reason="graph_unavailable",
             )
-        addresses = _graph_addresses(svc, principal)
+        addresses = svc.own_addresses(principal)
         return Response(json.dumps({"addresses": addresses}), mimetype="application/json")
 
     @bp.get("/openapi.json")

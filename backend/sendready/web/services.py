@@ -1,7 +1,9 @@
-"""What one app instance owns: the engine, caches, auth clients and metrics (no globals)."""
+"""What one app instance owns: the engine, caches, auth clients and metrics (no globals),
+and what it adds to a check from Graph (the user's addresses, the tenant's initial domain)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -14,10 +16,11 @@ from typing import Any
 import requests
 from redis.exceptions import RedisError
 
-from ..auth.graph import TenantDomains
-from ..auth.msal_client import TokenBroker
-from ..auth.tokens import TokenValidator
+from ..auth.graph import TenantDomains, organization_domains, proxy_addresses
+from ..auth.msal_client import ServiceAuthError, TokenBroker
+from ..auth.tokens import Principal, TokenValidator
 from ..config import Settings
+from ..dns import InvalidInput, parse_address
 from ..engine import Engine
 from ..model import CheckRequest, Report
 from .cache import ReportCache
@@ -129,3 +132,65 @@ class Services:
         report = self.engine.check(check)
         self.metrics.observe_report(report)
         return report
+
+    def _user_read_token(self, broker: TokenBroker, principal: Principal) -> str:
+        """A Graph token on behalf of the user with User.Read (enough for /me and
+        /organization, the permission the pane already has)."""
+        return broker.on_behalf_of(principal.token, [f"{self.settings.graph_url}/User.Read"])
+
+    def own_addresses(self, principal: Principal) -> list[str]:
+        """The signed-in user's SMTP addresses, from Graph on behalf of the user."""
+        if self.broker is None:
+            raise ServiceAuthError(
+                501,
+                "graph_unavailable",
+                "Microsoft Graph is not configured",
+                "the user's addresses need a client secret or certificate on the server",
+            )
+        token = self._user_read_token(self.broker, principal)
+        return proxy_addresses(self.session, self.settings.graph_url, token)
+
+    def with_mailbox(self, check: CheckRequest, principal: Principal | None) -> CheckRequest:
+        """Fill the signed-in mailbox from the token and, only for a From that differs from
+        it (a Send As), the user's own addresses from Graph; a Graph failure leaves them None
+        so the Send As check says it could not judge, and never blocks the check."""
+        if principal is None or check.address is None:
+            return check
+        try:
+            parse_address(principal.name)
+        except InvalidInput:
+            return check  # the token names no mailbox address
+        mailbox = principal.name.lower()
+        if check.address.lower() == mailbox:
+            return dataclasses.replace(check, mailbox=mailbox)
+        try:
+            own: tuple[str, ...] | None = tuple(self.own_addresses(principal))
+        except (ServiceAuthError, requests.RequestException, ValueError) as exc:
+            log.warning("own addresses unavailable for Send As: %s", type(exc).__name__)
+            own = None
+        return dataclasses.replace(check, mailbox=mailbox, own_addresses=own)
+
+    def _tenant_domains(self, broker: TokenBroker, principal: Principal) -> TenantDomains | None:
+        """The caller's tenant domains from Graph /organization on behalf of the user; None
+        when that fails, for whatever reason."""
+        try:
+            token = self._user_read_token(broker, principal)
+            return organization_domains(self.session, self.settings.graph_url, token)
+        except (ServiceAuthError, requests.RequestException, ValueError) as exc:
+            log.warning("tenant domains unavailable: %s", type(exc).__name__)
+            return None
+
+    def with_tenant_domain(self, check: CheckRequest, principal: Principal | None) -> CheckRequest:
+        """Fill the tenant's initial domain for a signed-in caller whose tenant has verified
+        the checked domain (or a parent of it), so Microsoft 365's DKIM CNAMEs and signing
+        domain can be named. Looked up once per tenant per day (TenantDomainCache); a failure
+        leaves it None and never blocks the check."""
+        broker = self.broker
+        if principal is None or broker is None or check.tenant_domain is not None:
+            return check
+        tenant = self.tenants.get(
+            principal.tid, self.redis, lambda: self._tenant_domains(broker, principal)
+        )
+        if tenant is None or tenant.initial is None or not tenant.covers(check.domain):
+            return check
+        return dataclasses.replace(check, tenant_domain=tenant.initial)
