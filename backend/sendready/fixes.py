@@ -29,7 +29,14 @@ from .checks.mx import MxFacts
 from .checks.services import ServicesFacts
 from .checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact
 from .checks.spf_eval import LOOKUP_LIMIT, VOID_LIMIT
-from .checks.spf_syntax import Mechanism, Modifier, SpfSyntaxError, Term, parse_record
+from .checks.spf_syntax import (
+    Mechanism,
+    Modifier,
+    SpfRecord,
+    SpfSyntaxError,
+    Term,
+    parse_record,
+)
 from .checks.tlsrpt import report_mailbox, suggested_record
 from .config import Settings
 from .model import CheckRequest, Finding, Record, Status
@@ -162,7 +169,7 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
         for m in p.after_all
         if m.name != "all" and m.text in merged.mechanisms
     ]
-    present = _included(tree, merged.mechanisms)
+    present = _included(tree, records)
     added = [
         (include, service.name)
         for service in services
@@ -176,9 +183,7 @@ def corrected_spf(facts: SpfFacts, services: Sequence[Service]) -> SpfFix | None
     ending, ending_changes = _ending(merged.alls, merged.redirect, published=bool(sources))
     changes += ending_changes
     value = " ".join(["v=spf1", *mechanisms, *ending, *merged.modifiers])
-    # §6.1: a redirect beside `all` is never followed, so it costs nothing.
-    redirect = merged.redirect if not merged.alls else ""
-    counted = [(t, _cost(tree, t)) for t in (*mechanisms, redirect) if t and _queries(t)]
+    counted = [(t.text, _cost(tree, t)) for t in _lookup_terms(value)]
     return SpfFix(
         value=value,
         changes=tuple(changes),
@@ -300,33 +305,45 @@ def _ending(alls: Sequence[str], redirect: str, *, published: bool) -> tuple[lis
     return ending, changes
 
 
-def _queries(term: str) -> bool:
-    """Whether the term costs a DNS lookup (RFC 7208 §4.6.4)."""
-    name = term.lstrip("+-~?").split(":", 1)[0].split("/", 1)[0].split("=", 1)[0].lower()
-    return name in ("include", "a", "mx", "ptr", "exists", "redirect")
+def _lookup_terms(value: str) -> list[Term]:
+    """The terms of a built record that cost a DNS lookup (RFC 7208 §4.6.4), in order; a
+    redirect beside ``all`` is never followed (§6.1), so it costs nothing."""
+    record = parse_record(value)
+    if isinstance(record, SpfSyntaxError):
+        # Every term was parsed before it was kept, so this is a bug here, not in the zone.
+        raise ValueError(f"the corrected SPF record does not parse: {record}")
+    terms: list[Term] = [m for m in record.mechanisms if m.queries_dns]
+    if record.redirect_used and record.redirect is not None:
+        terms.append(record.redirect)
+    return terms
 
 
-def _target(term: str) -> str:
-    return term.lstrip("+-~?").split(":", 1)[-1].split("=", 1)[-1].lower().rstrip(".")
+def _literal_target(term: Term) -> str | None:
+    """The domain an include or redirect names, normalised; None when it has macros."""
+    spec = term.value if isinstance(term, Modifier) else term.domain
+    literal = spec.literal if spec is not None else None
+    return literal.lower().rstrip(".") if literal is not None else None
 
 
-def _included(tree: SpfNode, mechanisms: Iterable[str]) -> set[str]:
+def _included(tree: SpfNode, records: Iterable[SpfRecord]) -> set[str]:
     """Every target already reached: included by the records, or anywhere below them
     (an include or the redirect)."""
-    targets = {_target(m) for m in mechanisms if m.lstrip("+-~?").lower().startswith("include:")}
+    targets = {
+        target
+        for record in records
+        for m in record.mechanisms
+        if m.name == "include" and (target := _literal_target(m)) is not None
+    }
     targets |= {node.domain for node in tree.walk() if node.via in ("include", "redirect")}
     return targets
 
 
-def _cost(tree: SpfNode, term: str) -> int:
+def _cost(tree: SpfNode, term: Term) -> int:
     """Lookups one term costs as the published tree counted it: 1 for the term plus the
     subtree it reaches; 0 when the tree never fetched it (an added or a merged include)."""
-    if not term:
-        return 0
-    kind = term.lstrip("+-~?").split(":", 1)[0].split("=", 1)[0].lower()
-    if kind not in ("include", "redirect"):
+    if term.name not in ("include", "redirect"):
         return 1
-    target = _target(term)
+    target = _literal_target(term)
     for node in tree.walk():
         if node.via in ("include", "redirect") and node.domain == target:
             return 1 + node.subtree_lookups if node.status is NodeStatus.OK else 1
