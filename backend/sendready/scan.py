@@ -101,18 +101,6 @@ def tenant_authority(authority: str, tenant: str) -> str:
     return parts._replace(path=f"{base}/{tenant}").geturl()
 
 
-def tenant_domains(
-    settings: Settings,
-    broker: TokenBroker,
-    *,
-    session: requests.Session | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[str]:
-    """The tenant's verified domains, lower-case, each once, in Graph's order (see
-    :func:`tenant_listing`, which also gives the initial domain)."""
-    return list(tenant_listing(settings, broker, session=session, sleep=sleep).domains)
-
-
 def tenant_listing(
     settings: Settings,
     broker: TokenBroker,

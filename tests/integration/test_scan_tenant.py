@@ -17,7 +17,7 @@ from sendready.auth.http import BoundedSession, make_session
 from sendready.auth.msal_client import ServiceAuthError, TokenBroker
 from sendready.config import Settings
 from sendready.dns import parse_nameservers
-from sendready.scan import TenantListing, run_scan, tenant_domains, tenant_listing
+from sendready.scan import TenantListing, run_scan, tenant_listing
 from sendready.store import open_store
 from tests.conftest import NET, Pki, addr
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
@@ -62,7 +62,8 @@ def settings_for(issuer: FakeIssuer, pki: Pki, **extra: Any) -> Settings:
 def domains_of(issuer: FakeIssuer, pki: Pki, **kwargs: Any) -> list[str]:
     settings = settings_for(issuer, pki)
     session = make_session(settings)
-    return tenant_domains(settings, TokenBroker(settings, session), session=session, **kwargs)
+    broker = TokenBroker(settings, session)
+    return list(tenant_listing(settings, broker, session=session, **kwargs).domains)
 
 
 def test_verified_domains_come_from_every_page_lower_case_and_once(
@@ -111,7 +112,7 @@ def test_a_wrong_client_secret_says_what_the_admin_must_renew(graph: FakeIssuer,
     settings = settings_for(graph, pki, client_secret="wrong")
     session = make_session(settings)
     with pytest.raises(ServiceAuthError, match="client secret"):
-        tenant_domains(settings, TokenBroker(settings, session), session=session)
+        tenant_listing(settings, TokenBroker(settings, session), session=session)
     assert graph.counters["graph_domains"] == 0
 
 
@@ -141,7 +142,7 @@ def test_a_graph_that_does_not_answer_times_out_with_a_clear_error(
     session.trust_env, session.verify = False, pki.ca
     broker = TokenBroker(settings, make_session(settings))
     with pytest.raises(ServiceAuthError, match="did not answer in time") as caught:
-        tenant_domains(settings, broker, session=session)
+        tenant_listing(settings, broker, session=session)
     assert caught.value.status == 504
 
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 
-from sendready.auth.graph import TenantDomains, initial_domain, organization_domains
+from sendready.auth.graph import TenantDomains, organization_domains
 from sendready.web.services import TENANT_KEY, TenantDomainCache
 from tests.conftest import Pki, addr
 from tests.fixtures.backend import Backend, gunicorn
@@ -196,9 +196,9 @@ def test_graph_organization_gives_the_initial_domain_to_a_user_read_token(
     graph = f"{issuer.base}/graph"
     found = organization_domains(http, graph, token)
     assert found.initial == TENANT and found.verified == frozenset({TENANT, DOMAIN})
-    assert initial_domain(http, graph, token) == TENANT
+    assert organization_domains(http, graph, token).initial == TENANT
     issuer.organizations[tid] = [{"name": DOMAIN, "isInitial": False}]
-    assert initial_domain(http, graph, token) is None
+    assert organization_domains(http, graph, token).initial is None
 
 
 def test_another_instance_reads_the_tenant_from_redis_without_graph(

@@ -99,11 +99,6 @@ def organization_domains(session: requests.Session, graph_url: str, token: str) 
     return TenantDomains(initial, frozenset(verified))
 
 
-def initial_domain(session: requests.Session, graph_url: str, token: str) -> str | None:
-    """The tenant's initial domain (``<tenant>.onmicrosoft.com``), None when Graph shows none."""
-    return organization_domains(session, graph_url, token).initial
-
-
 def _domain(value: object) -> str | None:
     if not isinstance(value, str):
         return None
