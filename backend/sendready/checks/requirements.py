@@ -17,7 +17,7 @@ from typing import Any
 from ..engine import CheckContext, Section
 from ..model import Finding, Severity, Status, rule
 from .dkim import DkimFacts
-from .dmarc import DmarcFacts
+from .dmarc import WILL_FAIL, DmarcFacts
 from .services import ServicesFacts
 
 SPEC = "DOMAIN.md §4 (Gmail, Yahoo, Outlook.com sender requirements)"
@@ -253,9 +253,6 @@ def dmarc_verdict(section: Section | None) -> Verdict:
     return Verdict(ItemStatus.PASS, f"DMARC: p={facts.policy}{where}{advice}")
 
 
-WILL_FAIL_ID = "dmarc.will_fail"
-
-
 def alignment_verdict(
     alignment: Section | None, dkim: Verdict, spf: Verdict, dmarc: Section | None
 ) -> Verdict:
@@ -265,7 +262,7 @@ def alignment_verdict(
     a path whose DKIM aligns (``spf.sender_not_authorized`` beside a passing DMARC) is not
     an alignment failure.
     """
-    predictions = _of(dmarc, WILL_FAIL_ID) + _of(alignment, WILL_FAIL_ID)
+    predictions = _of(dmarc, WILL_FAIL.id) + _of(alignment, WILL_FAIL.id)
     predicted = [f for f in predictions if f.is_problem]
     if predicted:
         return Verdict(ItemStatus.FAIL, _titles(predicted))
