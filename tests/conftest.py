@@ -7,6 +7,7 @@ every address comes from ``SENDREADY_TEST_NET`` (default ``127.0.10``).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import signal
 import socket
@@ -16,9 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fixtures.knot import KnotServer
 
 pytest_plugins = [
     "tests.fixtures.knot",
@@ -185,3 +189,41 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     leaf.private_key_pem.write_to_path(str(d / "server.key"))
     (d / "chain.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     return Pki(d, str(d / "ca.pem"), str(d / "server.key"), str(d / "chain.pem"), root, inter)
+
+
+# -- a zone that drifts between two scans ----------------------------------------------
+
+DRIFT_ZONE = "scan-drift.test"
+#: The serial of scan-drift.test.zone as it is in tests/zones/.
+_DRIFT_SERIAL = "2026120301"
+#: A new serial for each publish (Knot reloads a zone file whose serial is not the one it
+#: serves); kept away from the literal serials other tests publish the zone with.
+_drift_serials = itertools.count(2026120340)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """scan-drift.test as published, for a regression test that removes its DMARC record."""
+
+    dns_server: KnotServer
+    original: str
+
+    def remove_dmarc(self) -> None:
+        """Publish the zone without its ``_dmarc`` record."""
+        lines = [line for line in self.original.splitlines() if not line.startswith("_dmarc")]
+        self._publish("\n".join(lines) + "\n")
+
+    def restore(self) -> None:
+        self._publish(self.original)
+
+    def _publish(self, text: str) -> None:
+        serial = str(next(_drift_serials))
+        self.dns_server.publish(DRIFT_ZONE, text.replace(_DRIFT_SERIAL, serial))
+
+
+@pytest.fixture
+def drift(dns_server: KnotServer) -> Iterator[Drift]:
+    """scan-drift.test, restored as published after the test."""
+    zone = Drift(dns_server, (ROOT / "tests" / "zones" / f"{DRIFT_ZONE}.zone").read_text())
+    yield zone
+    zone.restore()

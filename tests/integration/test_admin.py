@@ -28,9 +28,9 @@ from sendready.scan import scan_domain
 from sendready.store import open_store
 from sendready.web import create_app
 from sendready.web.admin import MAX_ACTIVE_SCANS
-from tests.conftest import NET, Pki, addr
+from tests.conftest import NET, Drift, Pki, addr
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, OTHER_TENANT, TENANT
-from tests.fixtures.knot import ZONES, KnotServer
+from tests.fixtures.knot import KnotServer
 from tests.servers.fake_issuer import FakeIssuer
 
 API = "/api/v1/admin/scans"
@@ -224,24 +224,14 @@ def test_an_admin_of_another_tenant_cannot_see_the_scan(
         assert client.get(path, headers=other).status_code == 404
 
 
-@pytest.fixture
-def drift(dns_server: KnotServer) -> Iterator[tuple[KnotServer, str]]:
-    """scan-drift.test as published; restored after the test removes its DMARC record."""
-    original = (ZONES / "scan-drift.test.zone").read_text()
-    yield dns_server, original
-    dns_server.publish("scan-drift.test", original.replace("2026120301", "2026120313"))
-
-
 def test_a_removed_dmarc_record_is_highlighted_as_a_regression(
-    app: Flask, client: FlaskClient, issuer: FakeIssuer, drift: tuple[KnotServer, str]
+    app: Flask, client: FlaskClient, issuer: FakeIssuer, drift: Drift
 ) -> None:
-    dns_server, zone = drift
     headers = admin(issuer)
     body = {"domains": ["scan-drift.test"], "probe_smtp": False}
     first = client.post(API, headers=headers, json=body).get_json()["id"]
     assert wait_done(client, first, headers)["regressions"] == []
-    lines = [line for line in zone.splitlines() if not line.startswith("_dmarc")]
-    dns_server.publish("scan-drift.test", "\n".join(lines).replace("2026120301", "2026120312"))
+    drift.remove_dmarc()
     app.extensions["sendready"].engine.resolver.cache.clear()
     second = client.post(API, headers=headers, json=body).get_json()["id"]
     regressions = wait_done(client, second, headers)["regressions"]

@@ -31,8 +31,8 @@ from sendready.scan import (
     send_webhook,
 )
 from sendready.store import Regression, Store, open_store
-from tests.conftest import NET, addr
-from tests.fixtures.knot import ZONES, KnotServer
+from tests.conftest import NET, Drift, addr
+from tests.fixtures.knot import KnotServer
 
 SECRET = "webhook-test-secret"
 HOOK_PORT = 8099
@@ -198,24 +198,12 @@ def test_a_resumed_scan_checks_only_what_is_not_done(
 # -- regressions and the webhook ------------------------------------------------------
 
 
-@pytest.fixture
-def drift(dns_server: KnotServer) -> Iterator[tuple[KnotServer, str]]:
-    """scan-drift.test as published; restored after the test removes its DMARC record."""
-    original = (ZONES / "scan-drift.test.zone").read_text()
-    yield dns_server, original
-    dns_server.publish("scan-drift.test", original.replace("2026120301", "2026120303"))
-
-
-def without_dmarc(zone: str) -> str:
-    lines = [line for line in zone.splitlines() if not line.startswith("_dmarc")]
-    return "\n".join(lines).replace("2026120301", "2026120302") + "\n"
-
-
 def test_a_removed_dmarc_record_is_a_regression_sent_signed_to_the_webhook(
-    drift: tuple[KnotServer, str], tmp_path: Path, store: Store, receiver: Receiver
+    drift: Drift, tmp_path: Path, store: Store, receiver: Receiver
 ) -> None:
-    dns_server, zone = drift
-    settings = scan_settings(dns_server, tmp_path, webhook_url=receiver.url, webhook_secret=SECRET)
+    settings = scan_settings(
+        drift.dns_server, tmp_path, webhook_url=receiver.url, webhook_secret=SECRET
+    )
     receiver.answers = [503]  # the first delivery fails; the retry succeeds
     with Engine(settings) as engine:
         first = run_scan(
@@ -227,7 +215,7 @@ def test_a_removed_dmarc_record_is_a_regression_sent_signed_to_the_webhook(
             engine=engine,
         )
         assert first.regressions == () and receiver.deliveries == []
-        dns_server.publish("scan-drift.test", without_dmarc(zone))
+        drift.remove_dmarc()
         engine.resolver.cache.clear()
         second = run_scan(
             ["scan-drift.test", "scan-good.test"],

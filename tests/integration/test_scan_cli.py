@@ -8,14 +8,13 @@ import csv
 import io
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NET, Pki, clean_environment, run_sendready
+from tests.conftest import NET, Drift, Pki, clean_environment, run_sendready
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
-from tests.fixtures.knot import ZONES, KnotServer
+from tests.fixtures.knot import KnotServer
 from tests.servers.fake_issuer import FakeIssuer
 
 
@@ -111,20 +110,12 @@ def test_bad_usage_exits_2_with_one_line(
     assert not (tmp_path / "sendready.db").exists()  # nothing was scanned
 
 
-@pytest.fixture
-def drift(dns_server: KnotServer) -> Iterator[str]:
-    original = (ZONES / "scan-drift.test.zone").read_text()
-    yield original
-    dns_server.publish("scan-drift.test", original.replace("2026120301", "2026120305"))
-
-
 def test_a_removed_dmarc_record_is_highlighted_as_a_regression(
-    dns_server: KnotServer, tmp_path: Path, drift: str
+    dns_server: KnotServer, tmp_path: Path, drift: Drift
 ) -> None:
     first = sendready("scan-drift.test", "--no-smtp", dns_server=dns_server, instance=tmp_path)
     assert "Regressions since" not in first.stdout, first.stderr
-    lines = [line for line in drift.splitlines() if not line.startswith("_dmarc")]
-    dns_server.publish("scan-drift.test", "\n".join(lines).replace("2026120301", "2026120304"))
+    drift.remove_dmarc()
     second = sendready(
         "scan-drift.test",
         "--no-smtp",
