@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..dns import DnsSession
@@ -476,7 +476,7 @@ async def _with_alignment(
         dns, dkim.domain, domain, policy.adkim, policy.organizational_domain
     )
     reason = dkim.reason if is_aligned is not None else f"{dkim.reason}; {uncertain}"
-    return DkimPrediction(dkim.domain, dkim.selector, dkim.result, is_aligned, reason)
+    return replace(dkim, aligned=is_aligned, reason=reason)
 
 
 async def predict(
@@ -500,13 +500,7 @@ async def predict(
     draft = Prediction(
         service.id, service.name, spf, signed, result, policy.policy, disposition, ()
     )
-    reasons = _chain(draft, domain, policy)
-    return (
-        Prediction(
-            service.id, service.name, spf, signed, result, policy.policy, disposition, reasons
-        ),
-        authorization,
-    )
+    return replace(draft, reasons=_chain(draft, domain, policy)), authorization
 
 
 def _policy(dmarc: DmarcFacts | None, domain: str, tenant_domain: str | None) -> _Policy:
