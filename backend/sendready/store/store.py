@@ -141,14 +141,15 @@ class Store:
         """Store one domain's report and its findings; False (and nothing stored) when the
         scan has that domain's report already, as when a job is retried."""
         domain = normalize_domain(report.domain)
-        summary = report.summary
+        document = report.to_json()
         values = {
             "scan_id": _scan_id(scan_id),
             "domain": domain,
             "checked_at": _instant(report.checked_at),
-            "worst": summary.worst.value if summary.worst else None,
-            "failed": summary.failed,
-            "report": report.to_json(),
+            # the columns are the document's own summary, summarised once
+            "worst": document["summary"]["worst"],
+            "failed": document["summary"]["failed"],
+            "report": document,
         }
         with self._sessions() as session:
             try:
