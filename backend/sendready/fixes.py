@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from .checks.alignment import is_initial_domain, m365_selector
 from .checks.dkim import DkimFacts
 from .checks.dmarc import DmarcFacts
 from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
@@ -554,7 +555,6 @@ def _report_authorization(finding: Finding, ctx: FixContext) -> tuple[Record, ..
 def m365_dkim_cnames(domain: str, initial_domain: str) -> tuple[Record, ...]:
     """The two selector CNAMEs of Microsoft 365 DKIM in the format that uses the tenant's
     initial (onmicrosoft.com) domain (DOMAIN.md §2.1)."""
-    dashes = domain.replace(".", "-")
     note = (
         f"Format for domains added to Microsoft 365 before May 2025. Compare it with "
         f"`Get-DkimSigningConfig -Identity {domain} | Format-List Selector1CNAME, "
@@ -566,7 +566,7 @@ def m365_dkim_cnames(domain: str, initial_domain: str) -> tuple[Record, ...]:
         Record(
             "CNAME",
             f"{selector}._domainkey.{domain}",
-            f"{selector}-{dashes}._domainkey.{initial_domain}",
+            f"{m365_selector(selector, domain)}._domainkey.{initial_domain}",
             TTL,
             note,
         )
@@ -580,16 +580,9 @@ def initial_domain(request: CheckRequest, m365: Service) -> str | None:
     own addresses show (Microsoft 365 gives every mailbox an address there)."""
     if request.tenant_domain:
         return request.tenant_domain.lower().rstrip(".")
-    suffix = next((s for s in m365.dkim_cname_suffixes if s.startswith("onmicrosoft.")), None)
-    if suffix is None:
-        return None
     addresses = [*(request.own_addresses or ()), *([request.mailbox] if request.mailbox else [])]
-    for address in addresses:
-        host = address.rpartition("@")[2].lower().rstrip(".")
-        tenant, dot, rest = host.partition(".")
-        if dot and rest == suffix and tenant:
-            return host
-    return None
+    hosts = (a.rpartition("@")[2].lower().rstrip(".") for a in addresses)
+    return next((host for host in hosts if is_initial_domain(m365, host)), None)
 
 
 def _dkim_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:

@@ -173,16 +173,27 @@ def return_path(service: Service, domain: str, selectors: tuple[SelectorFacts, .
     return ""
 
 
+def is_initial_domain(m365: Service, name: str) -> bool:
+    """Whether ``name`` is a Microsoft 365 tenant's initial domain: one label under the
+    service's onmicrosoft suffix (``<tenant>.onmicrosoft.com``, DOMAIN.md §2.1)."""
+    tenant, dot, rest = name.partition(".")
+    return bool(tenant and dot) and any(
+        rest == s for s in m365.dkim_cname_suffixes if s.split(".")[0] == "onmicrosoft"
+    )
+
+
+def m365_selector(selector: str, domain: str) -> str:
+    """The name Microsoft 365 gives a domain's key under the initial domain:
+    ``selector1-contoso-com`` for selector1 of contoso.com (DOMAIN.md §2.1)."""
+    return f"{selector}-{domain.replace('.', '-')}"
+
+
 def tenant_selector(service: Service, domain: str) -> str | None:
     """For a From on a Microsoft 365 tenant domain (``<tenant>.onmicrosoft.com``), the
     selector its mail is signed with: ``selector1-<tenant>-onmicrosoft-com`` (DOMAIN.md §2.1)."""
-    if service.id != "microsoft365":
+    if service.id != "microsoft365" or not is_initial_domain(service, domain):
         return None
-    for suffix in service.dkim_cname_suffixes:
-        tenant = domain.removesuffix("." + suffix)
-        if suffix.split(".")[0] == "onmicrosoft" and tenant != domain and "." not in tenant:
-            return "selector1-" + domain.replace(".", "-")
-    return None
+    return m365_selector("selector1", domain)
 
 
 def _dkim_prediction(
