@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 
 if TYPE_CHECKING:
     from tests.fixtures.knot import KnotServer
@@ -97,6 +98,15 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "ser
             last = exc
         time.sleep(0.01)
     raise RuntimeError(f"{what} not ready after {timeout}s (last error: {last!r})")
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """A requests session for a test's HTTP calls to the servers it started; it ignores
+    the developer's proxy variables (``trust_env`` off), which must not see loopback."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
 
 
 # -- loopback guard ----------------------------------------------------------------

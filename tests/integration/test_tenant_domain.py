@@ -45,13 +45,6 @@ def service(backend: Backend, issuer: FakeIssuer) -> Iterator[Backend]:
         yield served
 
 
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
-
-
 def tenant(issuer: FakeIssuer, initial: str, *verified: str) -> str:
     """A new tenant id whose Graph /organization lists ``initial`` and ``verified``."""
     tid = str(uuid.uuid4())
