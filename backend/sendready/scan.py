@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .auth.graph import graph_error, graph_get
 from .auth.http import make_session
 from .auth.msal_client import ServiceAuthError, TokenBroker
 from .config import ConfigError, Settings
@@ -124,21 +125,17 @@ def tenant_listing(
     while url is not None:
         pages += 1
         if pages > MAX_PAGES:
-            raise _graph_error(f"more than {MAX_PAGES} pages of domains")
+            raise graph_error(f"more than {MAX_PAGES} pages of domains")
         page = _graph_page(http, url, token, sleep)
         for name, is_initial in _verified(page.get("value")):
             domains[name] = None
             if is_initial and initial is None:
                 initial = name
         if len(domains) > MAX_DOMAINS:
-            raise _graph_error(f"more than {MAX_DOMAINS} domains")
+            raise graph_error(f"more than {MAX_DOMAINS} domains")
         url = _next_link(page.get("@odata.nextLink"), settings.graph_url)
     log.info("Graph listed %d verified domains", len(domains))
     return TenantListing(tuple(domains), initial)
-
-
-def _graph_error(detail: str, status: int = 502) -> ServiceAuthError:
-    return ServiceAuthError(status, "graph_error", "Microsoft Graph failed", detail)
 
 
 def _graph_page(
@@ -147,13 +144,11 @@ def _graph_page(
     """One page of ``/domains``, repeating a throttled request after its Retry-After."""
     for attempt in range(GRAPH_RETRIES + 1):
         try:
-            response = http.get(
-                url, headers={"Authorization": f"Bearer {token}"}, allow_redirects=False
-            )
+            response = graph_get(http, url, token)
         except requests.Timeout:
-            raise _graph_error("Microsoft Graph did not answer in time", 504) from None
+            raise graph_error("Microsoft Graph did not answer in time", 504) from None
         except requests.RequestException as exc:
-            raise _graph_error(
+            raise graph_error(
                 f"Microsoft Graph could not be reached: {type(exc).__name__}"
             ) from None
         if response.status_code == 429 and attempt < GRAPH_RETRIES:
@@ -164,19 +159,19 @@ def _graph_page(
         if response.status_code in (401, 403):
             raise _denied(response.status_code)
         if response.status_code == 429:
-            raise _graph_error(
+            raise graph_error(
                 f"Microsoft Graph is still throttling after {GRAPH_RETRIES} retries; "
                 "try again later",
                 503,
             )
         if response.status_code != 200:
-            raise _graph_error(f"HTTP {response.status_code} from {urlsplit(url).path}")
+            raise graph_error(f"HTTP {response.status_code} from {urlsplit(url).path}")
         try:
             body = response.json()
         except ValueError:
-            raise _graph_error("the domain list is not JSON") from None
+            raise graph_error("the domain list is not JSON") from None
         if not isinstance(body, dict):
-            raise _graph_error("the domain list is not a JSON object")
+            raise graph_error("the domain list is not a JSON object")
         return body
     raise AssertionError("unreachable: the loop returns or raises")
 
@@ -199,7 +194,7 @@ def _verified(value: object) -> list[tuple[str, bool]]:
     """The verified domain names of one page, each with whether it is the initial domain;
     malformed entries are skipped, not fatal."""
     if not isinstance(value, list):
-        raise _graph_error("the domain list has no value array")
+        raise graph_error("the domain list has no value array")
     names: list[tuple[str, bool]] = []
     for entry in value:
         if not isinstance(entry, dict) or entry.get("isVerified") is not True:
@@ -218,9 +213,9 @@ def _next_link(link: object, graph_url: str) -> str | None:
     if link is None:
         return None
     if not isinstance(link, str):
-        raise _graph_error("@odata.nextLink is not a string")
+        raise graph_error("@odata.nextLink is not a string")
     if _origin(link) != _origin(graph_url):
-        raise _graph_error(
+        raise graph_error(
             f"refused to follow @odata.nextLink to another origin ({_origin(link)}); "
             f"only {_origin(graph_url)} gets the token"
         )

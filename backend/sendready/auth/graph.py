@@ -1,5 +1,6 @@
 """Microsoft Graph, for the facts the pane needs: which addresses the user may send as, and
-the tenant's initial domain (Microsoft 365's DKIM CNAME targets are built from it)."""
+the tenant's initial domain (Microsoft 365's DKIM CNAME targets are built from it); and the
+request and error every Graph call makes (scan.py lists a tenant's domains with them)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,25 @@ from .msal_client import ServiceAuthError
 MAX_VERIFIED_DOMAINS = 5000
 
 
+def graph_get(
+    session: requests.Session, url: str, token: str, params: dict[str, str] | None = None
+) -> requests.Response:
+    """GET a Graph URL with the bearer token; never following a redirect, which would take
+    the token to wherever Graph (or an impostor) points."""
+    return session.get(
+        url, params=params, headers={"Authorization": f"Bearer {token}"}, allow_redirects=False
+    )
+
+
+def graph_error(detail: str, status: int = 502) -> ServiceAuthError:
+    """Graph failed in a way no permission fixes (an HTTP error, a malformed answer)."""
+    return ServiceAuthError(status, "graph_error", "Microsoft Graph failed", detail)
+
+
 def proxy_addresses(session: requests.Session, graph_url: str, token: str) -> list[str]:
     """The user's SMTP addresses (primary first), from ``/me`` proxyAddresses and mail."""
-    response = session.get(
-        f"{graph_url}/v1.0/me",
-        params={"$select": "mail,userPrincipalName,proxyAddresses"},
-        headers={"Authorization": f"Bearer {token}"},
-        allow_redirects=False,
+    response = graph_get(
+        session, f"{graph_url}/v1.0/me", token, {"$select": "mail,userPrincipalName,proxyAddresses"}
     )
     if response.status_code in (401, 403):
         raise ServiceAuthError(
@@ -30,9 +43,7 @@ def proxy_addresses(session: requests.Session, graph_url: str, token: str) -> li
             "An administrator must grant SendReady the User.Read permission.",
         )
     if response.status_code != 200:
-        raise ServiceAuthError(
-            502, "graph_error", "Microsoft Graph failed", f"HTTP {response.status_code}"
-        )
+        raise graph_error(f"HTTP {response.status_code}")
     data = response.json()
     primary: list[str] = []
     others: list[str] = []
@@ -68,16 +79,11 @@ class TenantDomains:
 def organization_domains(session: requests.Session, graph_url: str, token: str) -> TenantDomains:
     """The tenant's initial and verified domains, from ``/organization`` (User.Read reads
     ``verifiedDomains``); names that are not valid domain names are left out."""
-    response = session.get(
-        f"{graph_url}/v1.0/organization",
-        params={"$select": "verifiedDomains"},
-        headers={"Authorization": f"Bearer {token}"},
-        allow_redirects=False,
+    response = graph_get(
+        session, f"{graph_url}/v1.0/organization", token, {"$select": "verifiedDomains"}
     )
     if response.status_code != 200:
-        raise ServiceAuthError(
-            502, "graph_error", "Microsoft Graph failed", f"HTTP {response.status_code}"
-        )
+        raise graph_error(f"HTTP {response.status_code}")
     data = response.json()
     organizations = data.get("value") if isinstance(data, dict) else None
     entries = [
