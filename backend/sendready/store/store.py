@@ -13,7 +13,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    ScalarSelect,
+    Select,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql import Subquery
@@ -208,8 +219,11 @@ class Store:
         """The domain's report in the latest scan created before ``before_scan_id``."""
         if not _SCAN_ID.fullmatch(before_scan_id):
             return None
+        before = select(ScanRow.created_at).where(ScanRow.id == before_scan_id)
+        latest = _previous_reports(before.scalar_subquery(), [normalize_domain(domain)])
+        statement = select(ReportRow).join(latest, latest.c.id == ReportRow.id)
         with self._sessions() as session:
-            row = _previous_row(session, normalize_domain(domain), before_scan_id)
+            row = session.scalars(statement).first()
             return None if row is None else _stored(row)
 
     def history(self, domain: str, limit: int = 20) -> list[StoredReport]:
@@ -237,7 +251,9 @@ class Store:
             created = session.scalar(select(ScanRow.created_at).where(ScanRow.id == scan_id))
             if created is None:
                 return []
-            previous = _previous_reports(scan_id, created)
+            this_scan = aliased(ReportRow)  # not correlated with the outer reports
+            domains = select(this_scan.domain).where(this_scan.scan_id == scan_id)
+            previous = _previous_reports(created, domains)
             before = {
                 domain: (report_id, checked_at)
                 for report_id, domain, checked_at in session.execute(
@@ -373,21 +389,11 @@ def _has_report(session: Session, scan_id: str, domain: str) -> bool:
     return bool(session.scalar(statement))
 
 
-def _previous_row(session: Session, domain: str, before_scan_id: str) -> ReportRow | None:
-    before = select(ScanRow.created_at).where(ScanRow.id == before_scan_id).scalar_subquery()
-    statement = (
-        select(ReportRow)
-        .join(ScanRow, ScanRow.id == ReportRow.scan_id)
-        .where(ReportRow.domain == domain, ScanRow.created_at < before)
-        .order_by(ScanRow.created_at.desc(), ReportRow.id.desc())
-        .limit(1)
-    )
-    return session.scalars(statement).first()
-
-
-def _previous_reports(scan_id: str, created: datetime) -> Subquery:
-    """For each domain of the scan: its report in the latest scan created before it."""
-    this_scan = aliased(ReportRow)
+def _previous_reports(
+    before: datetime | ScalarSelect[datetime], domains: Sequence[str] | Select[str]
+) -> Subquery:
+    """For each of ``domains``: its report in the latest scan created before ``before``
+    (what previous() and regressions() both mean by a domain's previous report)."""
     ranked = (
         select(
             ReportRow.id,
@@ -401,10 +407,7 @@ def _previous_reports(scan_id: str, created: datetime) -> Subquery:
             .label("recency"),
         )
         .join(ScanRow, ScanRow.id == ReportRow.scan_id)
-        .where(
-            ScanRow.created_at < created,
-            ReportRow.domain.in_(select(this_scan.domain).where(this_scan.scan_id == scan_id)),
-        )
+        .where(ScanRow.created_at < before, ReportRow.domain.in_(domains))
         .subquery("ranked")
     )
     return (
