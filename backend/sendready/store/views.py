@@ -1,7 +1,8 @@
 """What the store hands out: frozen snapshots of scans, stored reports and regressions.
 
 They carry no session or connection, so they can cross threads, be cached and be turned
-into JSON (``sendready.model.jsonable``) without touching the database again.
+into JSON (``sendready.scan.plain``, which writes their datetimes as ISO-8601) without
+touching the database again.
 """
 
 from __future__ import annotations
