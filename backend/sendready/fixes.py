@@ -28,7 +28,7 @@ from .checks.mta_sts import (
 )
 from .checks.mx import MxFacts
 from .checks.services import ServicesFacts
-from .checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact
+from .checks.spf import NodeStatus, SpfFacts, SpfNode, TermFact, strictest_first
 from .checks.spf_eval import LOOKUP_LIMIT, VOID_LIMIT
 from .checks.spf_syntax import (
     Mechanism,
@@ -47,7 +47,6 @@ from .providers import Catalog, Service, catalog
 TTL = 3600
 #: TXT character-strings hold at most 255 octets (RFC 7208 §3.3); longer values are split.
 TXT_STRING = 255
-_ALL_RANK = {"-": 0, "~": 1, "?": 2, "+": 3}
 
 F = TypeVar("F")
 log = logging.getLogger(__name__)
@@ -293,7 +292,7 @@ def _ending(alls: Sequence[str], redirect: str, *, published: bool) -> tuple[lis
             changes.append("ends with `~all` (there was no `all`: unlisted hosts got neutral)")
             return ["~all"], changes
         return ["-all"], changes
-    ranked = sorted(alls, key=lambda a: _ALL_RANK.get(a[0], 3))
+    ranked = strictest_first(alls)
     best = ranked[0]
     if best[0] not in "-~":
         changes.append(f"replaces `{best}` by `~all` (`{best}` does not reject unlisted hosts)")

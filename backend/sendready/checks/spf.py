@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, replace
 
 from ..dns import DnsSession, Lookup
@@ -622,6 +622,15 @@ def _multiple(node: SpfNode, apex: bool) -> Finding:
     )
 
 
+#: How an `all` treats unlisted hosts, strictest first; a bare `all` is `+all`.
+_ALL_RANK = {"-": 0, "~": 1, "?": 2, "+": 3}
+
+
+def strictest_first(alls: Iterable[str]) -> list[str]:
+    """``all`` terms from the strictest (``-all``) to the most permissive (``+all``)."""
+    return sorted(alls, key=lambda a: _ALL_RANK.get(a[0], 3))
+
+
 def _merge(records: tuple[str, ...]) -> str:
     terms: list[str] = []
     all_terms: list[str] = []
@@ -637,8 +646,7 @@ def _merge(records: tuple[str, ...]) -> str:
                 redirect = redirect or term.text
             elif term.text not in terms:
                 terms.append(term.text)
-    rank = {"-": 0, "~": 1, "?": 2, "+": 3}
-    alls = sorted(all_terms, key=lambda a: rank.get(a[0], 3))
+    alls = strictest_first(all_terms)
     # Keep the strictest `all`; a record that had only a redirect keeps the redirect.
     ending = alls[0] if alls else (redirect or "~all")
     return " ".join(["v=spf1", *terms, ending])
