@@ -410,19 +410,13 @@ def _spf_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
         return ()
     if finding.id == "spf.sender_not_authorized" and not fix.added:
         return ()
-    if finding.id == "spf.permissive_all" and _all_elsewhere(facts):
+    if finding.id == "spf.permissive_all" and facts.tree.all_from_redirect:
         return ()
     if finding.id in ("spf.ptr_used", "spf.terms_after_all", "spf.too_many_lookups") and (
         fix.value == facts.record
     ):
         return ()
     return (spf_record(fix, facts.domain),)
-
-
-def _all_elsewhere(facts: SpfFacts) -> bool:
-    """The record has no ``all`` of its own and takes the redirect target's."""
-    tree = facts.tree
-    return tree is not None and tree.all is None and any(c.via == "redirect" for c in tree.children)
 
 
 # -- DMARC -------------------------------------------------------------------------------

@@ -208,6 +208,11 @@ class SpfNode:
     def void_lookups(self) -> int:
         return max(self.void_ipv4, self.void_ipv6)
 
+    @property
+    def all_from_redirect(self) -> bool:
+        """The record has no ``all`` of its own: it ends with its redirect target's."""
+        return self.all is None and any(c.via == "redirect" for c in self.children)
+
     def walk(self) -> tuple[SpfNode, ...]:
         """This node and every node below it, breadth-first."""
         out: list[SpfNode] = []
@@ -933,10 +938,9 @@ def _all_fix(strong: str | None, where: SpfNode) -> str:
             f"The effective `all` comes from {where.domain} (through redirect): publish your own "
             "record ending in `~all` or `-all` instead of relying on it."
         )
-    redirect = where.all is None and any(c.via == "redirect" for c in where.children)
     return (
         f"Publish `{strong}` (or `{_with_all(strong, '-all')}` once every sending service is "
-        "listed)." + ("" if redirect else COMBINED)
+        "listed)." + ("" if where.all_from_redirect else COMBINED)
     )
 
 
