@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from .checks.alignment import is_initial_domain, m365_selector
 from .checks.dkim import DkimFacts
-from .checks.dmarc import DmarcFacts
+from .checks.dmarc import DmarcFacts, stage_changes
 from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
 from .checks.mta_sts import (
     POLICY_PATH,
@@ -445,14 +445,10 @@ def dmarc_stages(
         values = [f"v=DMARC1; p={p}; rua=mailto:{mailbox}" for p in policies]
         dropped: list[str] = []
     else:
-        target = "p" if tag in ("p", "rua", "") else tag
+        target, extra = stage_changes(record, policy_domain, tag)
         dropped = [name for name in REMOVED if record.has(name)]
-        extra: dict[str, str | None] = dict.fromkeys(dropped)
-        if not record.rua:
-            extra["rua"] = f"mailto:{mailbox}"
-        if record.testing:
-            extra["t"] = None
-        values = [render(record, {target: p, **extra}) for p in policies]
+        changes: dict[str, str | None] = {**dict.fromkeys(dropped), **extra}
+        values = [render(record, {target: p, **changes}) for p in policies]
     first = _STAGE_NOTES[0]
     if record is None or not record.rua:
         first += (

@@ -486,15 +486,24 @@ def _invalid_value(
     )
 
 
-def staged_policy(record: DmarcRecord, domain: str, tag: str) -> str:
-    """The staged path from monitoring to enforcement, with the exact records."""
-    name = f"_dmarc.{domain}"
-    target = "p" if tag in ("p", "rua") else tag
+def stage_changes(record: DmarcRecord, domain: str, tag: str) -> tuple[str, dict[str, str | None]]:
+    """(the policy tag each stage sets, the other changes every stage makes) for a record
+    at ``domain``: the tag in force (``p``, or ``sp``/``np`` for an inherited policy), a
+    ``rua`` when there is none, and ``t=y`` dropped. The fix text and the fixes' staged
+    records both build on it."""
+    target = "p" if tag in ("p", "rua", "") else tag
     extra: dict[str, str | None] = {}
     if not record.rua:
         extra["rua"] = f"mailto:dmarc-reports@{domain}"
     if record.testing:
         extra["t"] = None
+    return target, extra
+
+
+def staged_policy(record: DmarcRecord, domain: str, tag: str) -> str:
+    """The staged path from monitoring to enforcement, with the exact records."""
+    name = f"_dmarc.{domain}"
+    target, extra = stage_changes(record, domain, tag)
     quarantine = render(record, {target: "quarantine", **extra})
     reject = render(record, {target: "reject", **extra})
     report_note = (
