@@ -25,7 +25,7 @@ from rq import Worker
 from rq.job import Job
 
 from sendready.jobs import DONE_KEY, RETRIES
-from tests.conftest import NET, addr, wait_until
+from tests.conftest import NET, addr, clean_environment, wait_until
 from tests.fixtures.postgres import PostgresServer
 from tests.servers.tiny_dns import TinyDns
 
@@ -105,19 +105,18 @@ class Fleet:
 def fleet(
     slow_fleet: TinyDns, redis_url: str, postgres_url: str, tmp_path: Path
 ) -> Iterator[Fleet]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDREADY_")}
-    env.update(
-        SENDREADY_DNS_SERVERS=slow_fleet.nameserver,
-        SENDREADY_DNS_TIMEOUT="2",
-        SENDREADY_CHECK_BUDGET="2",
-        SENDREADY_ALLOW_PRIVATE_TARGETS=f"{NET}.0/24",
-        SENDREADY_REDIS_URL=redis_url,
-        SENDREADY_DATABASE_URL=postgres_url,
-        SENDREADY_INSTANCE_PATH=str(tmp_path),
-        SENDREADY_LOG_LEVEL="INFO",
+    env = clean_environment(
+        dns_servers=slow_fleet.nameserver,
+        dns_timeout="2",
+        check_budget="2",
+        allow_private_targets=f"{NET}.0/24",
+        redis_url=redis_url,
+        database_url=postgres_url,
+        instance_path=str(tmp_path),
+        log_level="INFO",
         # The web instances queue the scan: six chunks, each checked two domains at a time.
-        SENDREADY_SCAN_CHUNK=str(CHUNK),
-        SENDREADY_SCAN_CONCURRENCY="2",
+        scan_chunk=str(CHUNK),
+        scan_concurrency="2",
     )
     fleet = Fleet(env, tmp_path, {})
     try:
@@ -200,8 +199,7 @@ def test_no_scan_is_lost_or_duplicated_when_a_worker_is_killed_mid_job(
     assert sorted(r["domain"] for r in view["reports"]) == domains()
 
     database = postgres_url.rsplit("/", 1)[1]
-    dsn = f"host={postgres_server.host} port={postgres_server.port} user=postgres dbname={database}"
-    with psycopg.connect(dsn) as pg:
+    with psycopg.connect(postgres_server.dsn(database)) as pg:
         rows = pg.execute(
             "SELECT domain, count(*) FROM reports WHERE scan_id = %s GROUP BY domain", (scan_id,)
         ).fetchall()
