@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,39 +201,39 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(d, str(d / "ca.pem"), str(d / "server.key"), str(d / "chain.pem"), root, inter)
 
 
-# -- a zone that drifts between two scans ----------------------------------------------
+# -- fixture zones changed by a test -----------------------------------------------
 
-DRIFT_ZONE = "scan-drift.test"
-#: The serial of scan-drift.test.zone as it is in tests/zones/.
-_DRIFT_SERIAL = "2026120301"
-#: A new serial for each publish (Knot reloads a zone file whose serial is not the one it
-#: serves); kept away from the literal serials other tests publish the zone with.
-_drift_serials = itertools.count(2026120340)
+ZONE_FILES = ROOT / "tests" / "zones"
+#: A new serial for every publish of the session (Knot reloads a zone file whose serial is
+#: not the one it serves); away from the zone files' own 2026120301 and from the literal
+#: serials some tests still publish with.
+_serials = itertools.count(2026120400)
 
 
-@dataclass(frozen=True)
-class Drift:
-    """scan-drift.test as published, for a regression test that removes its DMARC record."""
+class Zones:
+    """Publishes fixture zones with lines dropped and added; restores them afterwards."""
 
-    dns_server: KnotServer
-    original: str
+    def __init__(self, server: KnotServer) -> None:
+        self.server = server
+        self.touched: set[str] = set()
 
-    def remove_dmarc(self) -> None:
-        """Publish the zone without its ``_dmarc`` record."""
-        lines = [line for line in self.original.splitlines() if not line.startswith("_dmarc")]
-        self._publish("\n".join(lines) + "\n")
+    def publish(self, zone: str, *, drop: Iterable[str] = (), add: Iterable[str] = ()) -> None:
+        text = (ZONE_FILES / f"{zone}.zone").read_text()
+        prefixes = tuple(drop)
+        lines = [line for line in text.splitlines() if not (prefixes and line.startswith(prefixes))]
+        lines += list(add)
+        serial = f" {next(_serials)} "
+        self.server.publish(zone, "\n".join(lines).replace(" 2026120301 ", serial) + "\n")
+        self.touched.add(zone)
 
     def restore(self) -> None:
-        self._publish(self.original)
-
-    def _publish(self, text: str) -> None:
-        serial = str(next(_drift_serials))
-        self.dns_server.publish(DRIFT_ZONE, text.replace(_DRIFT_SERIAL, serial))
+        for zone in sorted(self.touched):
+            self.publish(zone)
 
 
 @pytest.fixture
-def drift(dns_server: KnotServer) -> Iterator[Drift]:
-    """scan-drift.test, restored as published after the test."""
-    zone = Drift(dns_server, (ROOT / "tests" / "zones" / f"{DRIFT_ZONE}.zone").read_text())
-    yield zone
-    zone.restore()
+def zones(dns_server: KnotServer) -> Iterator[Zones]:
+    """Fixture zones a test changes, each restored as its file has it after the test."""
+    published = Zones(dns_server)
+    yield published
+    published.restore()

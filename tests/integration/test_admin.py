@@ -28,7 +28,7 @@ from sendready.scan import scan_domain
 from sendready.store import open_store
 from sendready.web import create_app
 from sendready.web.admin import MAX_ACTIVE_SCANS
-from tests.conftest import NET, Drift, Pki, addr
+from tests.conftest import NET, Pki, Zones, addr
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, OTHER_TENANT, TENANT
 from tests.fixtures.knot import KnotServer
 from tests.servers.fake_issuer import FakeIssuer
@@ -225,13 +225,13 @@ def test_an_admin_of_another_tenant_cannot_see_the_scan(
 
 
 def test_a_removed_dmarc_record_is_highlighted_as_a_regression(
-    app: Flask, client: FlaskClient, issuer: FakeIssuer, drift: Drift
+    app: Flask, client: FlaskClient, issuer: FakeIssuer, zones: Zones
 ) -> None:
     headers = admin(issuer)
     body = {"domains": ["scan-drift.test"], "probe_smtp": False}
     first = client.post(API, headers=headers, json=body).get_json()["id"]
     assert wait_done(client, first, headers)["regressions"] == []
-    drift.remove_dmarc()
+    zones.publish("scan-drift.test", drop=["_dmarc"])
     app.extensions["sendready"].engine.resolver.cache.clear()
     second = client.post(API, headers=headers, json=body).get_json()["id"]
     regressions = wait_done(client, second, headers)["regressions"]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,15 +21,13 @@ from sendready.config import Settings
 from sendready.dns import parse_nameservers
 from sendready.engine import Engine, default_checks
 from sendready.model import CheckRequest, Finding, Record, Report, Status
-from tests.conftest import NET, Pki, addr
-from tests.fixtures.knot import ZONES, KnotServer
+from tests.conftest import NET, Pki, Zones, addr
+from tests.fixtures.knot import KnotServer
 from tests.fixtures.policy_host import PolicyHost
 
 ALIASES = {"outlook.com": "outlook.test", "onmicrosoft.com": "onmicrosoft.test"}
 SECTIONS = ("services", "mx", "spf", "dkim", "dmarc", "requirements", "mta_sts", "tlsrpt")
 TENANT = "fix-tenant.onmicrosoft.test"
-#: Serials above the zone files' own (2026120301), increasing for every publish of the session.
-_SERIALS = itertools.count(2026120302)
 
 
 @pytest.fixture(scope="module")
@@ -66,34 +63,6 @@ def zone_line(record: Record) -> str:
     else:
         value = record.value.rstrip(".") + "."
     return f"{record.name}. {record.ttl} IN {record.type} {value}"
-
-
-class Zones:
-    """Publishes fixture zones with lines dropped and added; restores them afterwards."""
-
-    def __init__(self, server: KnotServer) -> None:
-        self.server = server
-        self.touched: set[str] = set()
-
-    def publish(self, zone: str, *, drop: Iterable[str] = (), add: Iterable[str] = ()) -> None:
-        text = (ZONES / f"{zone}.zone").read_text()
-        prefixes = tuple(drop)
-        lines = [line for line in text.splitlines() if not (prefixes and line.startswith(prefixes))]
-        lines += list(add)
-        serial = f" {next(_SERIALS)} "
-        self.server.publish(zone, "\n".join(lines).replace(" 2026120301 ", serial) + "\n")
-        self.touched.add(zone)
-
-    def restore(self) -> None:
-        for zone in sorted(self.touched):
-            self.publish(zone)
-
-
-@pytest.fixture
-def zones(dns_server: KnotServer) -> Iterator[Zones]:
-    published = Zones(dns_server)
-    yield published
-    published.restore()
 
 
 def serve(policy_host: PolicyHost, record: Record) -> None:

@@ -31,7 +31,7 @@ from sendready.scan import (
     send_webhook,
 )
 from sendready.store import Regression, Store, open_store
-from tests.conftest import NET, Drift, addr
+from tests.conftest import NET, Zones, addr
 from tests.fixtures.knot import KnotServer
 
 SECRET = "webhook-test-secret"
@@ -199,10 +199,10 @@ def test_a_resumed_scan_checks_only_what_is_not_done(
 
 
 def test_a_removed_dmarc_record_is_a_regression_sent_signed_to_the_webhook(
-    drift: Drift, tmp_path: Path, store: Store, receiver: Receiver
+    zones: Zones, tmp_path: Path, store: Store, receiver: Receiver
 ) -> None:
     settings = scan_settings(
-        drift.dns_server, tmp_path, webhook_url=receiver.url, webhook_secret=SECRET
+        zones.server, tmp_path, webhook_url=receiver.url, webhook_secret=SECRET
     )
     receiver.answers = [503]  # the first delivery fails; the retry succeeds
     with Engine(settings) as engine:
@@ -215,7 +215,7 @@ def test_a_removed_dmarc_record_is_a_regression_sent_signed_to_the_webhook(
             engine=engine,
         )
         assert first.regressions == () and receiver.deliveries == []
-        drift.remove_dmarc()
+        zones.publish("scan-drift.test", drop=["_dmarc"])
         engine.resolver.cache.clear()
         second = run_scan(
             ["scan-drift.test", "scan-good.test"],

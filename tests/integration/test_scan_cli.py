@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NET, Drift, Pki, clean_environment, run_sendready
+from tests.conftest import NET, Pki, Zones, clean_environment, run_sendready
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, TENANT
 from tests.fixtures.knot import KnotServer
 from tests.servers.fake_issuer import FakeIssuer
@@ -111,11 +111,11 @@ def test_bad_usage_exits_2_with_one_line(
 
 
 def test_a_removed_dmarc_record_is_highlighted_as_a_regression(
-    dns_server: KnotServer, tmp_path: Path, drift: Drift
+    dns_server: KnotServer, tmp_path: Path, zones: Zones
 ) -> None:
     first = sendready("scan-drift.test", "--no-smtp", dns_server=dns_server, instance=tmp_path)
     assert "Regressions since" not in first.stdout, first.stderr
-    drift.remove_dmarc()
+    zones.publish("scan-drift.test", drop=["_dmarc"])
     second = sendready(
         "scan-drift.test",
         "--no-smtp",
