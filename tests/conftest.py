@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from sendready.config import Settings
+from sendready.dns import parse_nameservers
+
 if TYPE_CHECKING:
     from tests.fixtures.knot import KnotServer
 
@@ -98,6 +101,16 @@ def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "ser
             last = exc
         time.sleep(0.01)
     raise RuntimeError(f"{what} not ready after {timeout}s (last error: {last!r})")
+
+
+def knot_settings(server: KnotServer, **values: Any) -> Settings:
+    """Settings that resolve with the test Knot server and may reach the test network (the
+    fixture zones point there); ``values`` add to or override them."""
+    base: dict[str, Any] = {
+        "dns_servers": parse_nameservers(server.nameserver),
+        "allow_private_targets": (ipaddress.ip_network(f"{NET}.0/24"),),
+    }
+    return Settings(**{**base, **values})
 
 
 @pytest.fixture

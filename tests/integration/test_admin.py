@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -21,14 +20,13 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from sendready.config import Settings
-from sendready.dns import parse_nameservers
 from sendready.engine import Engine
 from sendready.jobs import QUEUE, JobContext, job_id, make_worker, scan_queue, use_context
 from sendready.scan import scan_domain
 from sendready.store import open_store
 from sendready.web import create_app
 from sendready.web.admin import MAX_ACTIVE_SCANS
-from tests.conftest import NET, Pki, Zones, addr
+from tests.conftest import Pki, Zones, addr, knot_settings
 from tests.fixtures.issuer import API_CLIENT_ID, API_SECRET, OTHER_TENANT, TENANT
 from tests.fixtures.knot import KnotServer
 from tests.servers.fake_issuer import FakeIssuer
@@ -41,12 +39,7 @@ EXCHANGE_ADMIN = "29232cdf-9323-42fd-ade2-1d097af3e4de"
 def admin_settings(
     dns_server: KnotServer, tmp_path: Path, issuer: FakeIssuer | None, pki: Pki, **extra: Any
 ) -> Settings:
-    values: dict[str, Any] = {
-        "dns_servers": parse_nameservers(dns_server.nameserver),
-        "allow_private_targets": (ipaddress.ip_network(f"{NET}.0/24"),),
-        "instance_path": str(tmp_path),
-        "check_budget": 3.0,
-    }
+    values: dict[str, Any] = {"instance_path": str(tmp_path), "check_budget": 3.0}
     if issuer is not None:
         values.update(
             client_id=API_CLIENT_ID,
@@ -54,7 +47,7 @@ def admin_settings(
             auth_ca_file=pki.ca,
             graph_url=f"{issuer.base}/graph",
         )
-    return Settings(**{**values, **extra})
+    return knot_settings(dns_server, **{**values, **extra})
 
 
 @pytest.fixture

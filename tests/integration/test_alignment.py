@@ -13,7 +13,6 @@ The ``@DKIM@`` placeholders of the fixture zones are replaced by a key generated
 from __future__ import annotations
 
 import base64
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sendready.checks.alignment import AlignmentFacts, Prediction
 from sendready.checks.dmarc_orgdomain import bundled_suffix_list
 from sendready.config import Settings
-from sendready.dns import Nameserver
 from sendready.engine import Engine
 from sendready.model import CheckRequest, Finding, Report, Severity, Status
-from tests.conftest import NET, ROOT, Zones
+from tests.conftest import ROOT, Zones, knot_settings
 from tests.fixtures.knot import KnotServer
 
 ALIASES = {
@@ -113,11 +111,7 @@ def signing_key(dns_server: KnotServer) -> bytes:
 
 
 def settings_for(server: KnotServer) -> Settings:
-    return Settings(
-        dns_servers=(Nameserver(server.host, server.port),),
-        allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
-        provider_aliases=ALIASES,
-    )
+    return knot_settings(server, provider_aliases=ALIASES)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ Each run uses a new engine, so nothing is answered from the previous run's cache
 from __future__ import annotations
 
 import base64
-import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -18,10 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sendready.config import Settings
-from sendready.dns import parse_nameservers
 from sendready.engine import Engine, default_checks
 from sendready.model import CheckRequest, Finding, Record, Report, Status
-from tests.conftest import NET, Pki, Zones, addr
+from tests.conftest import Pki, Zones, addr, knot_settings
 from tests.fixtures.knot import KnotServer
 from tests.fixtures.policy_host import PolicyHost
 
@@ -32,12 +30,7 @@ TENANT = "fix-tenant.onmicrosoft.test"
 
 @pytest.fixture(scope="module")
 def settings(dns_server: KnotServer, policy_host: PolicyHost, pki: Pki) -> Settings:
-    return Settings(
-        dns_servers=parse_nameservers(dns_server.nameserver),
-        provider_aliases=ALIASES,
-        allow_private_targets=(ipaddress.ip_network(f"{NET}.0/24"),),
-        ca_file=pki.ca,
-    )
+    return knot_settings(dns_server, provider_aliases=ALIASES, ca_file=pki.ca)
 
 
 def run(settings: Settings, domain: str, **options: object) -> Report:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 
 from sendready.config import Settings
-from sendready.dns import parse_nameservers
 from sendready.engine import Engine
 from sendready.model import CheckRequest, Report, Severity, Status
 from sendready.scan import (
@@ -31,7 +29,7 @@ from sendready.scan import (
     send_webhook,
 )
 from sendready.store import Regression, Store, open_store
-from tests.conftest import NET, Zones, addr
+from tests.conftest import Zones, addr, knot_settings
 from tests.fixtures.knot import KnotServer
 
 SECRET = "webhook-test-secret"
@@ -39,14 +37,9 @@ HOOK_PORT = 8099
 
 
 def scan_settings(dns_server: KnotServer, tmp_path: Path, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "dns_servers": parse_nameservers(dns_server.nameserver),
-        "allow_private_targets": (ipaddress.ip_network(f"{NET}.0/24"),),
-        "instance_path": str(tmp_path),
-        "check_budget": 6.0,
-        **extra,
-    }
-    return Settings(**values)
+    return knot_settings(
+        dns_server, **{"instance_path": str(tmp_path), "check_budget": 6.0, **extra}
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
