@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .checks.alignment import is_initial_domain, m365_selector
+from .checks.alignment import m365_selector
 from .checks.dkim import DkimFacts
 from .checks.dmarc import DmarcFacts, stage_changes
 from .checks.dmarc_record import REMOVED, DmarcRecord, parse, render
@@ -563,15 +563,12 @@ def m365_dkim_cnames(domain: str, initial_domain: str) -> tuple[Record, ...]:
     )
 
 
-def initial_domain(request: CheckRequest, m365: Service) -> str | None:
-    """The tenant's initial domain (``<tenant>.onmicrosoft.com``): the one the caller knows
-    (Graph /organization, a tenant scan, --tenant-domain), else the one the signed-in user's
-    own addresses show (Microsoft 365 gives every mailbox an address there)."""
-    if request.tenant_domain:
-        return request.tenant_domain.lower().rstrip(".")
-    addresses = [*(request.own_addresses or ()), *([request.mailbox] if request.mailbox else [])]
-    hosts = (a.rpartition("@")[2].lower().rstrip(".") for a in addresses)
-    return next((host for host in hosts if is_initial_domain(m365, host)), None)
+def initial_domain(request: CheckRequest) -> str | None:
+    """The tenant's initial domain (``<tenant>.onmicrosoft.com``) when the caller knows it
+    owns the checked domain (Graph /organization for a verified domain, a tenant scan,
+    --tenant-domain). The signed-in user's own addresses do not say so: a user of one
+    tenant may check, or send as, a domain of another, whose CNAMEs point elsewhere."""
+    return request.tenant_domain.lower().rstrip(".") if request.tenant_domain else None
 
 
 def _dkim_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
@@ -581,7 +578,7 @@ def _dkim_fix(finding: Finding, ctx: FixContext) -> tuple[Record, ...]:
     facts = ctx.section("dkim", DkimFacts)
     if m365 is None or facts is None or facts.domain != ctx.domain:
         return ()
-    tenant = initial_domain(ctx.request, m365)
+    tenant = initial_domain(ctx.request)
     if tenant is None:
         return ()  # the fix text names the admin-center step that shows the real targets
     published = {s.selector for s in facts.selectors if s.cname_chain}

@@ -304,18 +304,20 @@ def test_single_changes_keep_the_rest_of_the_record() -> None:
 # -- DKIM (Microsoft 365) ---------------------------------------------------------------
 
 
-def test_the_tenant_domain_comes_from_the_users_onmicrosoft_address() -> None:
-    m365 = catalog().get("microsoft365")
-    assert m365 is not None
+def test_the_tenant_domain_is_the_one_the_caller_says_owns_the_domain() -> None:
+    given = CheckRequest(D, tenant_domain="Contoso.onmicrosoft.com.")
+    assert fixes.initial_domain(given) == "contoso.onmicrosoft.com"
+    # A user's own onmicrosoft address names the user's tenant, not the checked domain's:
+    # a user may check, or send as, a domain of another tenant.
     hybrid = CheckRequest(
         D, own_addresses=("a@contoso.mail.onmicrosoft.com", "a@contoso.onmicrosoft.com")
     )
-    assert fixes.initial_domain(hybrid, m365) == "contoso.onmicrosoft.com"
-    assert fixes.initial_domain(CheckRequest(D, mailbox=f"a@{D}"), m365) is None
+    assert fixes.initial_domain(hybrid) is None
+    assert fixes.initial_domain(CheckRequest(D, mailbox="a@contoso.onmicrosoft.com")) is None
 
 
 def test_the_cnames_use_the_domain_with_dashes_under_the_initial_domain() -> None:
-    request = CheckRequest(D, mailbox="a@contoso.onmicrosoft.com")
+    request = CheckRequest(D, tenant_domain="contoso.onmicrosoft.com")
     facts = DkimFacts(D, (SelectorFacts("selector1", f"selector1._domainkey.{D}", "nxdomain"),))
     finding = attach(failed("dkim.missing", service="microsoft365"), request, dkim=facts)
     tenant = "_domainkey.contoso.onmicrosoft.com"
