@@ -69,6 +69,12 @@ class CheckContext:
             raise KeyError(f"no check named {name!r} in this plan")
         return await asyncio.shield(task)
 
+    async def optional(self, name: str) -> Section | None:
+        """Another check's result when it is in this plan, else None (a narrower plan, such
+        as a recipients-only check, leaves it out)."""
+        task = self._sections.get(name)
+        return None if task is None else await asyncio.shield(task)
+
 
 def default_checks() -> dict[str, CheckFn]:
     """The checks of a sender-domain request, by section name, in display order."""

@@ -568,7 +568,5 @@ async def check(ctx: CheckContext) -> Section:
 
 async def _facts(ctx: CheckContext, name: str) -> object:
     """Another section's facts, or None when that check is not in this plan."""
-    try:
-        return (await ctx.section(name)).facts
-    except KeyError:
-        return None
+    section = await ctx.optional(name)
+    return section.facts if section is not None else None

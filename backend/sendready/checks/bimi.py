@@ -267,9 +267,8 @@ async def check(ctx: CheckContext) -> Section:
 async def _dmarc_from_section(ctx: CheckContext, domain: str) -> tuple[list[Finding], str] | None:
     """The policy in force from the DMARC check's facts (organizational-domain fallback
     included) when that check is in the plan; None to read _dmarc ourselves."""
-    try:
-        section = await ctx.section("dmarc")
-    except KeyError:
+    section = await ctx.optional("dmarc")
+    if section is None:
         return None
     facts = section.facts
     if facts is None or not hasattr(facts, "policy") or not hasattr(facts, "tags"):

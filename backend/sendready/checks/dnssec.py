@@ -590,12 +590,9 @@ async def check(ctx: CheckContext) -> Section:
 
 async def check_dane(ctx: CheckContext) -> Section:
     """The "dane" section: TLSA at _25._tcp.<mx> for each MX host, read under DNSSEC."""
-    try:
-        section = await ctx.section("dnssec")
-        facts = section.facts if isinstance(section.facts, DnssecFacts) else None
-    except KeyError:
-        facts = None
-    if facts is None:
+    section = await ctx.optional("dnssec")
+    facts = section.facts if section is not None else None
+    if not isinstance(facts, DnssecFacts):
         facts, _ = await _facts(ctx)
     out: list[Finding] = []
     pairs = [(h, z) for h, z in facts.mx_zones if h]

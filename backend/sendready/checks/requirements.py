@@ -445,17 +445,10 @@ _FIXES = {
 # -- the check ---------------------------------------------------------------------------
 
 
-async def _maybe(ctx: CheckContext, name: str) -> Section | None:
-    try:
-        return await ctx.section(name)
-    except KeyError:
-        return None
-
-
 async def check(ctx: CheckContext) -> Section:
     """The "requirements" section: waits for the sections it rolls up, then judges."""
     spf_s, dkim_s, dmarc_s, ptr_s, smtp_s, services_s, alignment_s = [
-        await _maybe(ctx, name)
+        await ctx.optional(name)
         for name in ("spf", "dkim", "dmarc", "ptr", "smtp", "services", "alignment")
     ]
     spf, dkim = spf_verdict(spf_s), dkim_verdict(dkim_s)

@@ -72,10 +72,7 @@ def spf_targets(texts: tuple[str, ...]) -> tuple[str, ...]:
 
 async def mx_names(ctx: CheckContext) -> MxNames:
     """The MX hosts, from the MX check's facts if it runs in this plan, else from DNS."""
-    try:
-        section = await ctx.section("mx")
-    except KeyError:
-        section = None
+    section = await ctx.optional("mx")
     facts = section.facts if section is not None else None
     hosts = getattr(facts, "hosts", None)
     if hosts is not None:
@@ -111,7 +108,7 @@ async def detect(ctx: CheckContext) -> ServicesFacts:
         asyncio.ensure_future(ctx.dns.query(dkim_name(s, domain), "TXT")) for s in selectors
     ]
     apex, mx, spf_section = await asyncio.gather(
-        ctx.dns.query(domain, "TXT"), mx_names(ctx), _spf_section(ctx)
+        ctx.dns.query(domain, "TXT"), mx_names(ctx), ctx.optional("spf")
     )
     keys = await asyncio.gather(*key_tasks)
     evidence: dict[str, list[str]] = {}
@@ -148,20 +145,10 @@ async def detect(ctx: CheckContext) -> ServicesFacts:
     return ServicesFacts(domain, detected)
 
 
-async def _spf_section(ctx: CheckContext) -> Section | None:
-    try:
-        return await ctx.section("spf")
-    except KeyError:
-        return None
-
-
 async def services_of(ctx: CheckContext) -> ServicesFacts:
     """The services section's facts when it runs in this plan, else a detection of our own."""
-    try:
-        section = await ctx.section("services")
-    except KeyError:
-        return await detect(ctx)
-    if isinstance(section.facts, ServicesFacts):
+    section = await ctx.optional("services")
+    if section is not None and isinstance(section.facts, ServicesFacts):
         return section.facts
     return await detect(ctx)
 

@@ -627,12 +627,10 @@ async def check(ctx: CheckContext) -> Section:
     domain = ctx.request.domain
     findings: list[Finding] = []
 
-    mx_hosts: list[tuple[str, tuple[str, ...]]] = []
-    try:
-        mx = await ctx.section("mx")
-        mx_hosts = [(h.name, tuple(h.addresses)) for h in getattr(mx.facts, "hosts", ())]
-    except KeyError:
-        pass  # a plan without the MX check: only the submission endpoint is probed
+    # A plan without the MX check: only the submission endpoint is probed.
+    mx = await ctx.optional("mx")
+    hosts = getattr(mx.facts, "hosts", ()) if mx is not None else ()
+    mx_hosts = [(h.name, tuple(h.addresses)) for h in hosts]
 
     service, endpoints, source = await _plan_submission(ctx, cat)
     credentials = None
