@@ -136,17 +136,15 @@ def _start_schedule(
     settings: Settings, connection: Redis, queue_name: str, at: time, stop: threading.Event
 ) -> threading.Thread:
     """A daemon thread that enqueues the day's tenant scan once it is due (see run_schedule)."""
-    from rq import Queue
-
     from .auth.http import make_session
-    from .auth.msal_client import MemoryTokenStore, TokenBroker
-    from .jobs import run_schedule, schedule_loop
+    from .auth.msal_client import TokenBroker
+    from .jobs import run_schedule, scan_queue, schedule_loop
     from .scan import tenant_listing
     from .store import open_store
 
     store = open_store(settings)
-    queue = Queue(queue_name, connection=connection)
-    broker = TokenBroker(settings, make_session(settings), MemoryTokenStore())
+    queue = scan_queue(connection, queue_name)
+    broker = TokenBroker(settings, make_session(settings))
 
     tenant = schedule_tenant(settings)
 
